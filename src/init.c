@@ -1,0 +1,146 @@
+/* Process and thread life cycle: the static empty heap every thread starts with, the main
+ * thread's static heap, per-thread heap and tld records, process init (options, randomness, the
+ * thread-exit hook) and exit, thread init and thread done (abandonment). */
+#include <pthread.h>
+
+#include "internal/internal.h"
+
+/* ---------------------------------------------------------------------------------------------
+   The empty page and heap. Every thread's default heap starts as _mi_heap_empty, whose direct
+   table points at _mi_page_empty (no free blocks), so the first malloc takes the slow path.
+--------------------------------------------------------------------------------------------- */
+const mi_page_t _mi_page_empty;
+
+#define MI_PAGE_EMPTY() ((mi_page_t*)&_mi_page_empty)
+#define MI_INIT4(x)  x(), x(), x(), x()
+#define MI_INIT16(x) MI_INIT4(x), MI_INIT4(x), MI_INIT4(x), MI_INIT4(x)
+#define MI_INIT64(x) MI_INIT16(x), MI_INIT16(x), MI_INIT16(x), MI_INIT16(x)
+_Static_assert(MI_PAGES_DIRECT == 65, "the initialiser below lists 65 entries");
+
+mi_heap_t _mi_heap_empty = {
+    .pages_free_direct = {MI_INIT64(MI_PAGE_EMPTY), MI_PAGE_EMPTY()},
+};
+
+__thread mi_heap_t* _mi_heap_default mi_decl_tls = &_mi_heap_empty;
+
+/* ---------------------------------------------------------------------------------------------
+   The main thread's heap and tld are static: the thread that initialises the process never
+   needs to allocate metadata. Other threads get a record mapped from the OS.
+--------------------------------------------------------------------------------------------- */
+mi_heap_t _mi_heap_main;
+static mi_tld_t mi_tld_main;
+
+typedef struct mi_thread_data_s {
+  mi_heap_t heap;
+  mi_tld_t tld;
+  mi_memid_t memid;
+} mi_thread_data_t;
+
+static _Atomic(size_t) mi_thread_count;
+static uintptr_t mi_process_secret;
+
+uintptr_t _mi_process_cookie(void) { return mi_process_secret; }
+
+/* ---------------------------------------------------------------------------------------------
+   Threads
+--------------------------------------------------------------------------------------------- */
+static void mi_thread_done_ex(mi_heap_t* heap);
+
+static void mi_thread_heap_install(mi_heap_t* heap) {
+  _mi_heap_set_default_direct(heap);
+  _mi_prim_thread_associate_default_heap(heap);  // may allocate in libc: the heap is ready now
+  mi_atomic_add_relaxed(&mi_thread_count, 1);
+}
+
+void mi_thread_init(void) mi_attr_noexcept {
+  mi_process_init();
+  if (mi_heap_is_initialized(mi_prim_get_default_heap())) return;
+  mi_memid_t memid;
+  mi_thread_data_t* td = (mi_thread_data_t*)_mi_os_alloc(sizeof(mi_thread_data_t), &memid);
+  if (td == NULL) {
+    _mi_error_message(ENOMEM, "unable to allocate thread-local heap metadata");
+    return;
+  }
+  td->memid = memid;
+  memset(&td->tld, 0, sizeof(td->tld));
+  td->tld.heap_backing = &td->heap;
+  _mi_heap_init(&td->heap, &td->tld, 0, false);
+  mi_thread_heap_install(&td->heap);
+}
+
+mi_heap_t* _mi_heap_default_init(void) {
+  mi_heap_t* heap = mi_prim_get_default_heap();
+  if (mi_heap_is_initialized(heap)) return heap;
+  mi_thread_init();  // initialises the process first if needed
+  return mi_prim_get_default_heap();
+}
+
+// Called with the thread's backing heap when the thread exits (or from mi_thread_done).
+static void mi_thread_done_ex(mi_heap_t* heap) {
+  if (heap == NULL || !mi_heap_is_initialized(heap)) return;
+  if (heap->thread_id != _mi_thread_id()) return;  // only the owner can let its heap go
+  mi_tld_t* tld = heap->tld;
+  _mi_heap_set_default_direct(heap);
+  _mi_heap_collect_abandon(heap);
+  mi_assert_internal(tld->segments.count == 0);
+  (void)tld;
+  _mi_heap_set_default_direct(&_mi_heap_empty);
+  mi_atomic_sub_relaxed(&mi_thread_count, 1);
+  if (heap != &_mi_heap_main) {
+    mi_thread_data_t* td = (mi_thread_data_t*)heap;  // heap is the first member
+    _mi_os_free(td, sizeof(*td), td->memid);
+  } else {
+    heap->thread_id = 0;  // the static main heap can be taken up again by mi_thread_init
+  }
+}
+
+static void mi_thread_done_key(void* value) { mi_thread_done_ex((mi_heap_t*)value); }
+
+void mi_thread_done(void) mi_attr_noexcept {
+  mi_heap_t* heap = mi_prim_get_default_heap();
+  if (!mi_heap_is_initialized(heap)) return;
+  mi_thread_done_ex(heap->tld->heap_backing);
+  _mi_prim_thread_associate_default_heap(NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Process
+--------------------------------------------------------------------------------------------- */
+static _Atomic(int) mi_process_state;  // 0: not started, 1: initialising, 2: ready
+
+bool _mi_process_is_initialized(void) { return mi_atomic_load_acquire(&mi_process_state) == 2; }
+
+void mi_process_init(void) mi_attr_noexcept {
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&mi_process_state, &expected, 1)) return;
+  _mi_os_init();
+  _mi_options_init();
+  uint64_t secret = 0;
+  if (!_mi_prim_random_buf(&secret, sizeof(secret))) secret = _mi_random_weak((uintptr_t)&secret);
+  mi_process_secret = (uintptr_t)(secret | 1);
+  _mi_prim_thread_init_auto_done(&mi_thread_done_key);
+  // The initialising thread takes the static main heap.
+  memset(&mi_tld_main, 0, sizeof(mi_tld_main));
+  mi_tld_main.heap_backing = &_mi_heap_main;
+  _mi_heap_init(&_mi_heap_main, &mi_tld_main, 0, false);
+  if (!mi_heap_is_initialized(mi_prim_get_default_heap())) mi_thread_heap_install(&_mi_heap_main);
+  mi_atomic_store_release(&mi_process_state, 2);
+  _mi_verbose_message("process init: thread 0x%zx, shardalloc %d.%d.%d (debug level %d)",
+                      (size_t)_mi_thread_id(), SHARDALLOC_VERSION_MAJOR,
+                      SHARDALLOC_VERSION_MINOR, SHARDALLOC_VERSION_PATCH, SA_DEBUG);
+}
+
+void mi_process_done(void) mi_attr_noexcept {
+  static _Atomic(int) done;
+  if (!_mi_process_is_initialized() || atomic_exchange(&done, 1)) return;
+  // Other threads may still run and free into our heap: it is never destroyed.
+  if (mi_prim_get_default_heap() == &_mi_heap_main) mi_collect(false);
+  _mi_verbose_message("process done: %zu thread(s) still running",
+                      mi_atomic_load_relaxed(&mi_thread_count));
+}
+
+int mi_version(void) mi_attr_noexcept { return MI_MALLOC_VERSION; }
+
+__attribute__((constructor)) static void mi_process_load(void) { mi_process_init(); }
+
+__attribute__((destructor)) static void mi_process_unload(void) { mi_process_done(); }

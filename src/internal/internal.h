@@ -1,0 +1,377 @@
+/* Internal interface of shardalloc: the functions each layer offers the layers above it, and the
+ * inline fast paths (pointer to segment and page, free-list links, size classes, the malloc and
+ * free hit paths). Included by every source file; never by users. */
+#pragma once
+#ifndef SA_INTERNAL_H
+#define SA_INTERNAL_H
+
+#include <errno.h>
+#include <string.h>
+
+#include "../prim/prim.h"
+#include "mimalloc.h"
+#include "types.h"
+
+#define mi_likely(x)       __builtin_expect(!!(x), 1)
+#define mi_unlikely(x)     __builtin_expect(!!(x), 0)
+#define mi_decl_noinline   __attribute__((noinline))
+#define mi_decl_hidden     __attribute__((visibility("hidden")))
+#define mi_decl_cold       __attribute__((cold, noinline))
+#define mi_decl_always_inline inline __attribute__((always_inline))
+
+#if defined(SA_LOCAL_DYNAMIC_TLS)
+#define mi_decl_tls __attribute__((tls_model("local-dynamic")))
+#else
+#define mi_decl_tls __attribute__((tls_model("initial-exec")))
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+   Assertions, compiled in by debug level: contracts (1), internal (2), full validation (3).
+   A failure prints one line and aborts; it never allocates.
+--------------------------------------------------------------------------------------------- */
+mi_decl_hidden __attribute__((noreturn, cold)) void _mi_assert_fail(const char* assertion,
+                                                                    const char* fname,
+                                                                    unsigned int line,
+                                                                    const char* func);
+#define mi_assert_impl(expr) \
+  ((expr) ? (void)0 : _mi_assert_fail(#expr, __FILE__, __LINE__, __func__))
+#if SA_DEBUG >= 1
+#define mi_assert(x) mi_assert_impl(x)
+#else
+#define mi_assert(x) ((void)0)
+#endif
+#if SA_DEBUG >= 2
+#define mi_assert_internal(x) mi_assert_impl(x)
+#else
+#define mi_assert_internal(x) ((void)0)
+#endif
+#if SA_DEBUG >= 3
+#define mi_assert_expensive(x) mi_assert_impl(x)
+#else
+#define mi_assert_expensive(x) ((void)0)
+#endif
+
+// Debug fills: new blocks 0xD0, freed blocks 0xDF.
+#define MI_DEBUG_UNINIT 0xD0
+#define MI_DEBUG_FREED  0xDF
+
+/* ---------------------------------------------------------------------------------------------
+   Layer interfaces (bottom to top).
+--------------------------------------------------------------------------------------------- */
+// os.c
+void   _mi_os_init(void);
+size_t _mi_os_page_size(void);
+void*  _mi_os_alloc(size_t size, mi_memid_t* memid);
+void*  _mi_os_alloc_aligned(size_t size, size_t alignment, mi_memid_t* memid);
+void   _mi_os_free(void* p, size_t size, mi_memid_t memid);
+bool   _mi_os_decommit(void* p, size_t size);
+size_t _mi_os_good_alloc_size(size_t size);
+
+// bitmap.c: bitmaps of size_t fields; a claim of `count` bits never crosses a field.
+typedef _Atomic(size_t) mi_bitmap_field_t;
+#define MI_BITMAP_FIELD_BITS (8 * sizeof(size_t))
+bool _mi_bitmap_try_find_claim(mi_bitmap_field_t* bitmap, size_t field_count, size_t start_field,
+                               size_t count, size_t* bit_index);
+void _mi_bitmap_unclaim(mi_bitmap_field_t* bitmap, size_t count, size_t bit_index);
+bool _mi_bitmap_claim(mi_bitmap_field_t* bitmap, size_t count, size_t bit_index, bool* any_set);
+
+// arena.c
+void* _mi_arena_alloc_segment(size_t size, mi_memid_t* memid);
+void  _mi_arena_free(void* p, size_t size, mi_memid_t memid);
+void  _mi_arena_unsafe_reset_after_fork(void);
+
+// segment-map.c: one bit per 32 MiB of address space (48-bit), set for every live segment.
+#define MI_SEGMENT_MAP_BITS   ((size_t)1 << (48 - MI_SEGMENT_SHIFT))
+extern _Atomic(uint64_t) _mi_segment_map[MI_SEGMENT_MAP_BITS / 64];
+void _mi_segment_map_allocated_at(const mi_segment_t* segment);
+void _mi_segment_map_freed_at(const mi_segment_t* segment);
+
+// segment.c
+mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t page_alignment,
+                                  size_t align_offset, mi_segments_tld_t* tld);
+void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld);
+void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld);
+bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld);
+mi_page_kind_t _mi_page_kind_of_size(size_t block_size);
+void _mi_segment_abandoned_reset_after_fork(void);
+bool _mi_segment_is_valid(const mi_segment_t* segment);
+
+// page-queue.c
+mi_page_queue_t* _mi_heap_page_queue_of(mi_heap_t* heap, const mi_page_t* page);
+void _mi_page_queue_push(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page);
+void _mi_page_queue_push_back(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page);
+void _mi_page_queue_remove(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page);
+void _mi_page_queue_move_to_front(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page);
+void _mi_page_queue_init(mi_heap_t* heap);
+bool _mi_page_queue_is_valid(mi_heap_t* heap, const mi_page_queue_t* pq);
+
+// page.c
+void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_alignment,
+                         size_t align_offset) mi_decl_noinline;
+void  _mi_page_free_collect(mi_page_t* page, bool force);
+void  _mi_page_retire(mi_page_t* page) mi_decl_noinline;
+void  _mi_page_unfull(mi_page_t* page);
+void  _mi_page_free(mi_page_t* page, mi_page_queue_t* pq);
+void  _mi_page_abandon(mi_page_t* page, mi_page_queue_t* pq);
+void  _mi_page_reclaim(mi_heap_t* heap, mi_page_t* page);
+void  _mi_page_use_delayed_free(mi_page_t* page, mi_delayed_t delay, bool override_never);
+bool  _mi_heap_delayed_free_partial(mi_heap_t* heap);
+void  _mi_heap_delayed_free_all(mi_heap_t* heap);
+void  _mi_heap_collect_retired(mi_heap_t* heap, bool force);
+bool  _mi_page_is_valid(mi_page_t* page);
+
+// heap.c
+void  _mi_heap_init(mi_heap_t* heap, mi_tld_t* tld, uint8_t tag, bool no_reclaim);
+void  _mi_heap_collect_abandon(mi_heap_t* heap);
+void  _mi_heap_set_default_direct(mi_heap_t* heap);
+uintptr_t _mi_heap_random_next(mi_heap_t* heap);
+
+// free.c
+void    _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) mi_decl_noinline;
+void    _mi_free_foreign(void* p) mi_decl_noinline;
+void    _mi_free_delayed_block(mi_block_t* block);
+size_t  _mi_usable_size(const void* p, const char* msg);
+mi_block_t* _mi_page_ptr_unalign(const mi_page_t* page, const void* p);
+
+// alloc.c
+void* _mi_heap_malloc_zero(mi_heap_t* heap, size_t size, bool zero);
+void* _mi_heap_malloc_zero_ex(mi_heap_t* heap, size_t size, bool zero, size_t huge_alignment,
+                              size_t align_offset);
+void* _mi_heap_realloc_zero(mi_heap_t* heap, void* p, size_t newsize, bool zero);
+
+// init.c
+extern const mi_page_t _mi_page_empty;
+extern mi_heap_t _mi_heap_empty;
+extern mi_heap_t _mi_heap_main;
+extern __thread mi_heap_t* _mi_heap_default mi_decl_tls;
+mi_heap_t* _mi_heap_default_init(void);   // initialise the thread (and process) if needed
+bool  _mi_process_is_initialized(void);
+void  _mi_thread_data_free(mi_heap_t* backing_heap);
+uintptr_t _mi_process_cookie(void);
+
+// options.c
+void _mi_options_init(void);
+void _mi_fputs(mi_output_fun* out, void* arg, const char* prefix, const char* message);
+void _mi_message(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void _mi_verbose_message(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void _mi_warning_message(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void _mi_error_message(int err, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void _mi_deferred_free(mi_heap_t* heap, bool force);
+
+// random.c
+void     _mi_random_init(mi_random_ctx_t* ctx);
+void     _mi_random_split(mi_random_ctx_t* ctx, mi_random_ctx_t* child);
+uint64_t _mi_random_next(mi_random_ctx_t* ctx);
+uint64_t _mi_random_weak(uint64_t extra);
+
+/* ---------------------------------------------------------------------------------------------
+   Arithmetic helpers.
+--------------------------------------------------------------------------------------------- */
+static inline bool _mi_is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+static inline size_t _mi_align_up(size_t sz, size_t alignment) {
+  mi_assert_internal(_mi_is_power_of_two(alignment));
+  return (sz + alignment - 1) & ~(alignment - 1);
+}
+
+static inline size_t _mi_divide_up(size_t size, size_t divider) {
+  return (size + divider - 1) / divider;
+}
+
+static inline size_t mi_bsr(size_t x) {  // index of the highest set bit; x != 0
+  return (size_t)(63 - __builtin_clzll((unsigned long long)x));
+}
+
+// Multiply with overflow detection; true on overflow.
+static inline bool mi_mul_overflow(size_t count, size_t size, size_t* total) {
+  return __builtin_mul_overflow(count, size, total);
+}
+
+// Fail an allocation: errno = ENOMEM, NULL.
+static inline void* mi_enomem(void) {
+  errno = ENOMEM;
+  return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Size classes (see types.h): bin of a size, and the block size of a bin.
+--------------------------------------------------------------------------------------------- */
+static inline size_t _mi_bin(size_t size) {
+  if (size <= MI_BIN_SMALL_STEPS * MI_GRANULE_SIZE) {
+    return size <= MI_GRANULE_SIZE ? 1 : (size + MI_GRANULE_SIZE - 1) >> MI_GRANULE_SHIFT;
+  }
+  if (size > MI_LARGE_OBJ_SIZE_MAX) return MI_BIN_HUGE;
+  const size_t s = size - 1;
+  const size_t b = mi_bsr(s);  // >= 7
+  return MI_BIN_SMALL_STEPS + 1 + (b - 7) * 8 + ((s >> (b - 3)) & 7);
+}
+
+static inline size_t _mi_bin_size(size_t bin) {
+  mi_assert_internal(bin >= 1 && bin <= MI_BIN_LARGE_MAX);
+  if (bin <= MI_BIN_SMALL_STEPS) return bin * MI_GRANULE_SIZE;
+  const size_t j = bin - MI_BIN_SMALL_STEPS - 1;
+  return (size_t)(9 + (j % 8)) << (7 + j / 8 - 3);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Pointer to segment, page and block.
+--------------------------------------------------------------------------------------------- */
+// The "- 1" sends NULL to an address beyond the map, and lets a block that starts exactly at a
+// 32 MiB boundary (huge alignment) find the header 32 MiB below it.
+static inline mi_segment_t* _mi_ptr_segment(const void* p) {
+  return (mi_segment_t*)(((uintptr_t)p - 1) & ~(uintptr_t)MI_SEGMENT_MASK);
+}
+
+// Is `segment` a live shardalloc segment? False for NULL and for any foreign pointer.
+static inline bool _mi_segment_map_contains(const mi_segment_t* segment) {
+  const size_t index = (uintptr_t)segment >> MI_SEGMENT_SHIFT;
+  if (mi_unlikely(index >= MI_SEGMENT_MAP_BITS)) return false;
+  const uint64_t bits = mi_atomic_load_relaxed(&_mi_segment_map[index / 64]);
+  return ((bits >> (index % 64)) & 1) != 0;
+}
+
+static inline mi_segment_t* _mi_page_segment(const mi_page_t* page) {
+  return _mi_ptr_segment(page);  // descriptors live in the segment header
+}
+
+static inline mi_page_t* _mi_segment_page_of(const mi_segment_t* segment, const void* p) {
+  const size_t idx = ((uintptr_t)p - (uintptr_t)segment) >> MI_SLICE_SHIFT;
+  mi_assert_internal(idx <= MI_SLICES_PER_SEGMENT);
+  const mi_page_t* slice = &segment->slices[idx];
+  return (mi_page_t*)(slice - slice->slice_offset);
+}
+
+static inline mi_page_t* _mi_ptr_page(const void* p) {
+  return _mi_segment_page_of(_mi_ptr_segment(p), p);
+}
+
+static inline uint8_t* mi_page_start(const mi_page_t* page) { return page->page_start; }
+
+static inline size_t mi_page_block_size(const mi_page_t* page) { return page->block_size; }
+
+static inline mi_heap_t* mi_page_heap(const mi_page_t* page) {
+  return (mi_heap_t*)mi_atomic_load_relaxed(&((mi_page_t*)page)->xheap);
+}
+
+static inline void mi_page_set_heap(mi_page_t* page, mi_heap_t* heap) {
+  mi_atomic_store_release(&page->xheap, (uintptr_t)heap);
+}
+
+static inline bool mi_page_immediate_available(const mi_page_t* page) { return page->free != NULL; }
+
+static inline bool mi_page_all_free(const mi_page_t* page) { return page->used == 0; }
+
+/* ---------------------------------------------------------------------------------------------
+   The one pair through which free-list links are read and written. `keys` are the secrets of the
+   list's owner (a page or a heap); plain builds store the pointer as is.
+--------------------------------------------------------------------------------------------- */
+static inline mi_block_t* mi_block_nextx(const uintptr_t* keys, const mi_block_t* block) {
+  (void)keys;
+  return (mi_block_t*)block->next;
+}
+
+static inline void mi_block_set_nextx(const uintptr_t* keys, mi_block_t* block,
+                                      const mi_block_t* next) {
+  (void)keys;
+  block->next = (mi_encoded_t)next;
+}
+
+static inline mi_block_t* mi_block_next(const mi_page_t* page, const mi_block_t* block) {
+  return mi_block_nextx(page->keys, block);
+}
+
+static inline void mi_block_set_next(const mi_page_t* page, mi_block_t* block,
+                                     const mi_block_t* next) {
+  mi_block_set_nextx(page->keys, block, next);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   The thread_free word: block pointer | mi_delayed_t in the low 2 bits.
+--------------------------------------------------------------------------------------------- */
+static inline mi_block_t* mi_tf_block(uintptr_t tf) { return (mi_block_t*)(tf & ~(uintptr_t)0x03); }
+static inline mi_delayed_t mi_tf_delayed(uintptr_t tf) { return (mi_delayed_t)(tf & 0x03); }
+static inline uintptr_t mi_tf_make(const mi_block_t* block, mi_delayed_t delayed) {
+  return (uintptr_t)block | (uintptr_t)delayed;
+}
+static inline uintptr_t mi_tf_set_delayed(uintptr_t tf, mi_delayed_t delayed) {
+  return mi_tf_make(mi_tf_block(tf), delayed);
+}
+static inline uintptr_t mi_tf_set_block(uintptr_t tf, const mi_block_t* block) {
+  return mi_tf_make(block, mi_tf_delayed(tf));
+}
+static inline mi_block_t* mi_page_thread_free(const mi_page_t* page) {
+  return mi_tf_block(mi_atomic_load_relaxed(&((mi_page_t*)page)->xthread_free));
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Thread and heap.
+--------------------------------------------------------------------------------------------- */
+static inline mi_threadid_t _mi_thread_id(void) { return _mi_prim_thread_id(); }
+
+static inline mi_heap_t* mi_prim_get_default_heap(void) { return _mi_heap_default; }
+
+static inline bool mi_heap_is_initialized(const mi_heap_t* heap) { return heap != &_mi_heap_empty; }
+
+static inline mi_page_t* _mi_heap_get_free_small_page(mi_heap_t* heap, size_t size) {
+  mi_assert_internal(size <= MI_SMALL_SIZE_MAX);
+  return heap->pages_free_direct[(size + MI_GRANULE_SIZE - 1) >> MI_GRANULE_SHIFT];
+}
+
+/* ---------------------------------------------------------------------------------------------
+   The malloc hit path: pop the page's free list. Anything else goes to _mi_malloc_generic.
+--------------------------------------------------------------------------------------------- */
+static mi_decl_always_inline void* _mi_page_malloc_zero(mi_heap_t* heap, mi_page_t* page,
+                                                        size_t size, bool zero) {
+  mi_block_t* const block = page->free;
+  if (mi_unlikely(block == NULL)) return _mi_malloc_generic(heap, size, zero, 0, 0);
+  page->free = mi_block_next(page, block);
+  page->used++;
+  mi_assert_internal(page->used <= page->capacity);
+  if (mi_unlikely(zero)) {
+    if (page->free_is_zero) {
+      block->next = 0;
+    } else {
+      memset(block, 0, mi_page_block_size(page));
+    }
+  }
+#if SA_DEBUG >= 1
+  else if (!page->is_huge) {
+    memset(block, MI_DEBUG_UNINIT, mi_page_block_size(page));
+  }
+#endif
+  return block;
+}
+
+static mi_decl_always_inline void* mi_heap_malloc_inline(mi_heap_t* heap, size_t size, bool zero) {
+  if (mi_likely(size <= MI_SMALL_SIZE_MAX)) {
+    return _mi_page_malloc_zero(heap, _mi_heap_get_free_small_page(heap, size), size, zero);
+  }
+  return _mi_malloc_generic(heap, size, zero, 0, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   The free hit path: a block of a page of this thread that is neither full nor holds aligned
+   blocks goes onto the page's local_free list. NULL and foreign pointers fail the map test.
+--------------------------------------------------------------------------------------------- */
+static mi_decl_always_inline void mi_free_inline(void* p) {
+  mi_segment_t* const segment = _mi_ptr_segment(p);
+  if (mi_unlikely(!_mi_segment_map_contains(segment))) {
+    _mi_free_foreign(p);
+    return;
+  }
+  mi_page_t* const page = _mi_segment_page_of(segment, p);
+  if (mi_likely(_mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id) &&
+                page->flags.full_aligned == 0)) {
+    mi_block_t* const block = (mi_block_t*)p;
+#if SA_DEBUG >= 1
+    if (!page->is_huge) memset(block, MI_DEBUG_FREED, mi_page_block_size(page));
+#endif
+    mi_block_set_next(page, block, page->local_free);
+    page->local_free = block;
+    if (mi_unlikely(--page->used == 0)) _mi_page_retire(page);
+    return;
+  }
+  _mi_free_generic(segment, page, p);
+}
+
+#endif

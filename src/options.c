@@ -1,0 +1,337 @@
+/* Options (mimalloc's names, numbers and defaults, read once from MIMALLOC_<NAME> in the
+ * environment, case-insensitively), output and error reporting, and the deferred-free hook.
+ * Options are process-wide; a racing first read is harmless (both threads compute the same value).
+ * Nothing here allocates: messages are formatted into stack buffers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal/internal.h"
+
+typedef enum mi_init_e {
+  MI_UNINIT,       // not yet read from the environment
+  MI_DEFAULTED,    // not in the environment: the default applies
+  MI_INITIALIZED   // from the environment or set explicitly
+} mi_init_t;
+
+typedef struct mi_option_desc_s {
+  long        value;
+  mi_init_t   init;
+  long        default_value;
+  const char* name;         // MIMALLOC_<name>
+  const char* legacy_name;  // older name still accepted, or NULL
+  bool        is_size;      // value in KiB, environment accepts K/M/G/T suffixes
+  bool        applies;      // false: accepted for compatibility, no effect in shardalloc (yet)
+} mi_option_desc_t;
+
+#define MI_OPT(name, def, legacy, is_size, applies) {def, MI_UNINIT, def, #name, legacy, is_size, applies}
+
+static mi_option_desc_t mi_options[_mi_option_last] = {
+    MI_OPT(show_errors, SA_DEBUG > 0 ? 1 : 0, NULL, false, true),
+    MI_OPT(show_stats, 0, NULL, false, false),
+    MI_OPT(verbose, 0, NULL, false, true),
+    MI_OPT(eager_commit, 1, NULL, false, false),
+    MI_OPT(arena_eager_commit, 2, "eager_region_commit", false, false),
+    MI_OPT(purge_decommits, 1, "reset_decommits", false, false),
+    MI_OPT(allow_large_os_pages, 0, "large_os_pages", false, false),
+    MI_OPT(reserve_huge_os_pages, 0, NULL, false, false),
+    MI_OPT(reserve_huge_os_pages_at, -1, NULL, false, false),
+    MI_OPT(reserve_os_memory, 0, NULL, true, false),
+    MI_OPT(deprecated_segment_cache, 0, NULL, false, false),
+    MI_OPT(deprecated_page_reset, 0, NULL, false, false),
+    MI_OPT(abandoned_page_purge, 0, "abandoned_page_reset", false, false),
+    MI_OPT(deprecated_segment_reset, 0, NULL, false, false),
+    MI_OPT(eager_commit_delay, 1, NULL, false, false),
+    MI_OPT(purge_delay, 10, "reset_delay", false, false),
+    MI_OPT(use_numa_nodes, 0, NULL, false, false),
+    MI_OPT(disallow_os_alloc, 0, "limit_os_alloc", false, true),
+    MI_OPT(os_tag, 100, NULL, false, false),
+    MI_OPT(max_errors, 32, NULL, false, true),
+    MI_OPT(max_warnings, 32, NULL, false, true),
+    MI_OPT(max_segment_reclaim, 10, NULL, false, false),
+    MI_OPT(destroy_on_exit, 0, NULL, false, false),
+    MI_OPT(arena_reserve, 1024L * 1024L, NULL, true, true),
+    MI_OPT(arena_purge_mult, 10, NULL, false, false),
+    MI_OPT(purge_extend_delay, 1, "decommit_extend_delay", false, false),
+    MI_OPT(abandoned_reclaim_on_free, 0, NULL, false, false),
+    MI_OPT(disallow_arena_alloc, 0, NULL, false, true),
+    MI_OPT(retry_on_oom, 400, NULL, false, false),
+    MI_OPT(visit_abandoned, 0, NULL, false, false),
+    MI_OPT(guarded_min, 0, NULL, false, false),
+    MI_OPT(guarded_max, 1024L * 1024L * 1024L, NULL, false, false),
+    MI_OPT(guarded_precise, 0, NULL, false, false),
+    MI_OPT(guarded_sample_rate, 0, NULL, false, false),
+    MI_OPT(guarded_sample_seed, 0, NULL, false, false),
+    MI_OPT(target_segments_per_thread, 0, NULL, false, false),
+    MI_OPT(generic_collect, 10000, NULL, false, false),
+    MI_OPT(allow_thp, 1, NULL, false, false),
+};
+
+/* ---------------------------------------------------------------------------------------------
+   Reading the environment
+--------------------------------------------------------------------------------------------- */
+static bool mi_getenv_option(const char* name, char* buf, size_t size) {
+  char var[64];
+  snprintf(var, sizeof(var), "mimalloc_%s", name);
+  return _mi_prim_getenv(var, buf, size);
+}
+
+static bool mi_streq_nocase(const char* a, const char* b) {
+  for (; *a != 0 && *b != 0; a++, b++) {
+    char ca = (*a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a);
+    char cb = (*b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b);
+    if (ca != cb) return false;
+  }
+  return *a == *b;
+}
+
+// Parse an option value; false if it is not valid.
+static bool mi_option_parse(const mi_option_desc_t* desc, const char* s, long* result) {
+  if (*s == 0 || mi_streq_nocase(s, "1") || mi_streq_nocase(s, "true") ||
+      mi_streq_nocase(s, "yes") || mi_streq_nocase(s, "on")) {
+    *result = 1;
+    return true;
+  }
+  if (mi_streq_nocase(s, "0") || mi_streq_nocase(s, "false") || mi_streq_nocase(s, "no") ||
+      mi_streq_nocase(s, "off")) {
+    *result = 0;
+    return true;
+  }
+  char* end = NULL;
+  long value = strtol(s, &end, 10);
+  if (end == s) return false;
+  if (desc->is_size) {
+    // sizes are kept in KiB: a bare number is bytes (rounded up), else K/M/G/T[iB|B]
+    long long kib;
+    const char c = (char)(*end >= 'a' && *end <= 'z' ? *end - 32 : *end);
+    if (c == 0) kib = ((long long)value + 1023) / 1024;
+    else if (c == 'K') kib = value;
+    else if (c == 'M') kib = (long long)value * 1024;
+    else if (c == 'G') kib = (long long)value * 1024 * 1024;
+    else if (c == 'T') kib = (long long)value * 1024 * 1024 * 1024;
+    else return false;
+    if (c != 0) {
+      end++;
+      if (mi_streq_nocase(end, "ib") || mi_streq_nocase(end, "b")) end += strlen(end);
+    }
+    if (*end != 0 || kib < 0) return false;
+    *result = (long)kib;
+    return true;
+  }
+  if (*end != 0) return false;
+  *result = value;
+  return true;
+}
+
+static void mi_option_init(mi_option_desc_t* desc) {
+  char buf[64];
+  bool found = mi_getenv_option(desc->name, buf, sizeof(buf));
+  if (!found && desc->legacy_name != NULL) {
+    found = mi_getenv_option(desc->legacy_name, buf, sizeof(buf));
+    if (found) {
+      _mi_warning_message("environment option \"mimalloc_%s\" is deprecated; use \"mimalloc_%s\"",
+                          desc->legacy_name, desc->name);
+    }
+  }
+  long value;
+  if (found && mi_option_parse(desc, buf, &value)) {
+    desc->value = value;
+    desc->init = MI_INITIALIZED;
+    return;
+  }
+  if (found) {
+    _mi_warning_message("environment option mimalloc_%s has an invalid value \"%s\"; using %ld",
+                        desc->name, buf, desc->default_value);
+  }
+  desc->value = desc->default_value;
+  desc->init = MI_DEFAULTED;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   The option API
+--------------------------------------------------------------------------------------------- */
+static mi_option_desc_t* mi_option_desc(mi_option_t option) {
+  if ((int)option < 0 || option >= _mi_option_last) return NULL;
+  mi_option_desc_t* desc = &mi_options[option];
+  if (desc->init == MI_UNINIT) mi_option_init(desc);
+  return desc;
+}
+
+long mi_option_get(mi_option_t option) {
+  const mi_option_desc_t* desc = mi_option_desc(option);
+  return (desc == NULL ? 0 : desc->value);
+}
+
+long mi_option_get_clamp(mi_option_t option, long lo, long hi) {
+  const long x = mi_option_get(option);
+  return (x < lo ? lo : (x > hi ? hi : x));
+}
+
+size_t mi_option_get_size(mi_option_t option) {
+  const mi_option_desc_t* desc = mi_option_desc(option);
+  if (desc == NULL || desc->value < 0) return 0;
+  return (size_t)desc->value * (desc->is_size ? 1024 : 1);
+}
+
+void mi_option_set(mi_option_t option, long value) {
+  mi_option_desc_t* desc = mi_option_desc(option);
+  if (desc == NULL) return;
+  desc->value = value;
+  desc->init = MI_INITIALIZED;
+}
+
+void mi_option_set_default(mi_option_t option, long value) {
+  mi_option_desc_t* desc = mi_option_desc(option);
+  if (desc == NULL) return;
+  desc->default_value = value;
+  if (desc->init != MI_INITIALIZED) desc->value = value;
+}
+
+bool mi_option_is_enabled(mi_option_t option) { return mi_option_get(option) != 0; }
+
+void mi_option_set_enabled(mi_option_t option, bool enable) { mi_option_set(option, enable ? 1 : 0); }
+
+void mi_option_set_enabled_default(mi_option_t option, bool enable) {
+  mi_option_set_default(option, enable ? 1 : 0);
+}
+
+void mi_option_enable(mi_option_t option) { mi_option_set_enabled(option, true); }
+
+void mi_option_disable(mi_option_t option) { mi_option_set_enabled(option, false); }
+
+void mi_options_print(void) mi_attr_noexcept {
+  _mi_message("shardalloc %d.%d.%d (mimalloc 2.x API), debug level %d",
+              SHARDALLOC_VERSION_MAJOR, SHARDALLOC_VERSION_MINOR, SHARDALLOC_VERSION_PATCH,
+              SA_DEBUG);
+  for (int i = 0; i < _mi_option_last; i++) {
+    const mi_option_desc_t* desc = mi_option_desc((mi_option_t)i);
+    _mi_message("option '%s': %ld%s%s", desc->name, desc->value, desc->is_size ? " KiB" : "",
+                desc->applies ? "" : " (no effect in shardalloc)");
+  }
+}
+
+void _mi_options_init(void) {
+  for (int i = 0; i < _mi_option_last; i++) (void)mi_option_desc((mi_option_t)i);
+  if (mi_option_is_enabled(mi_option_verbose)) mi_options_print();
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Output
+--------------------------------------------------------------------------------------------- */
+static _Atomic(mi_output_fun*) mi_out_fun;
+static _Atomic(void*) mi_out_arg;
+
+void mi_register_output(mi_output_fun* out, void* arg) mi_attr_noexcept {
+  mi_atomic_store_release(&mi_out_arg, arg);
+  mi_atomic_store_release(&mi_out_fun, out);
+}
+
+void _mi_fputs(mi_output_fun* out, void* arg, const char* prefix, const char* message) {
+  char buf[600];
+  snprintf(buf, sizeof(buf), "%s%s", (prefix != NULL ? prefix : ""), message);
+  if (out == NULL) {
+    out = mi_atomic_load_acquire(&mi_out_fun);
+    arg = mi_atomic_load_acquire(&mi_out_arg);
+  }
+  if (out != NULL) out(buf, arg);
+  else _mi_prim_out_stderr(buf);
+}
+
+static void mi_vfmessage(const char* prefix, const char* fmt, va_list args) {
+  char buf[512];
+  int n = vsnprintf(buf, sizeof(buf) - 1, fmt, args);
+  if (n < 0) return;
+  size_t len = strlen(buf);
+  buf[len] = '\n';
+  buf[len + 1] = 0;
+  _mi_fputs(NULL, NULL, prefix, buf);
+}
+
+void _mi_message(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  mi_vfmessage("shardalloc: ", fmt, args);
+  va_end(args);
+}
+
+void _mi_verbose_message(const char* fmt, ...) {
+  if (!mi_option_is_enabled(mi_option_verbose)) return;
+  va_list args;
+  va_start(args, fmt);
+  mi_vfmessage("shardalloc: ", fmt, args);
+  va_end(args);
+}
+
+static _Atomic(long) mi_warning_count;
+static _Atomic(long) mi_error_count;
+
+void _mi_warning_message(const char* fmt, ...) {
+  const bool verbose = mi_option_is_enabled(mi_option_verbose);
+  if (!verbose && !mi_option_is_enabled(mi_option_show_errors)) return;
+  if (!verbose && mi_atomic_add_relaxed(&mi_warning_count, 1) >= mi_option_get(mi_option_max_warnings)) return;
+  va_list args;
+  va_start(args, fmt);
+  mi_vfmessage("shardalloc: warning: ", fmt, args);
+  va_end(args);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Errors. The default handler aborts on corruption (EFAULT) always, and on invalid or double
+   frees (EINVAL, EAGAIN) in builds that detect them; other errors are reported and returned.
+--------------------------------------------------------------------------------------------- */
+static _Atomic(mi_error_fun*) mi_error_handler;
+static _Atomic(void*) mi_error_arg;
+
+void mi_register_error(mi_error_fun* fun, void* arg) mi_attr_noexcept {
+  mi_atomic_store_release(&mi_error_arg, arg);
+  mi_atomic_store_release(&mi_error_handler, fun);
+}
+
+static bool mi_error_is_fatal(int err) {
+  if (err == EFAULT) return true;
+  return (SA_DEBUG >= 1 && (err == EINVAL || err == EAGAIN));
+}
+
+void _mi_error_message(int err, const char* fmt, ...) {
+  mi_error_fun* handler = mi_atomic_load_acquire(&mi_error_handler);
+  const bool fatal = (handler == NULL && mi_error_is_fatal(err));
+  const bool verbose = mi_option_is_enabled(mi_option_verbose);
+  bool show = fatal || verbose || mi_option_is_enabled(mi_option_show_errors);
+  if (show && !fatal && !verbose &&
+      mi_atomic_add_relaxed(&mi_error_count, 1) >= mi_option_get(mi_option_max_errors)) {
+    show = false;
+  }
+  if (show) {
+    va_list args;
+    va_start(args, fmt);
+    mi_vfmessage("shardalloc: error: ", fmt, args);
+    va_end(args);
+  }
+  if (handler != NULL) handler(err, mi_atomic_load_acquire(&mi_error_arg));
+  else if (fatal) abort();
+}
+
+void _mi_assert_fail(const char* assertion, const char* fname, unsigned int line, const char* func) {
+  _mi_message("assertion failed at \"%s\":%u, %s: %s", fname, line, (func != NULL ? func : ""),
+              assertion);
+  abort();
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Deferred free: a user callback run from the slow path with a heartbeat.
+--------------------------------------------------------------------------------------------- */
+static _Atomic(mi_deferred_free_fun*) mi_deferred_fun;
+static _Atomic(void*) mi_deferred_arg;
+
+void mi_register_deferred_free(mi_deferred_free_fun* fn, void* arg) mi_attr_noexcept {
+  mi_atomic_store_release(&mi_deferred_arg, arg);
+  mi_atomic_store_release(&mi_deferred_fun, fn);
+}
+
+void _mi_deferred_free(mi_heap_t* heap, bool force) {
+  mi_deferred_free_fun* fn = mi_atomic_load_acquire(&mi_deferred_fun);
+  if (fn == NULL || heap->tld->recurse) return;
+  heap->tld->recurse = true;
+  fn(force, heap->tld->heartbeat, mi_atomic_load_acquire(&mi_deferred_arg));
+  heap->tld->recurse = false;
+}

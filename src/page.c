@@ -1,0 +1,382 @@
+/* Pages: initialisation, lazy free-list extension, collecting the three free lists, the full-page
+ * protocol (delayed frees), retiring empty pages, and the malloc slow path that finds a page with
+ * a free block. Owner thread only, except the atomic `thread_free` word and the heap's delayed
+ * list, which other threads push onto. Calls: page queues, segments. */
+#include <sched.h>
+
+#include "internal/internal.h"
+
+#define MI_EXTEND_BYTES         4096  // at most one OS page of blocks threaded per extension
+#define MI_MAX_CANDIDATE_SEARCH 8     // pages examined per search before taking a fresh one
+#define MI_RETIRE_CYCLES_SMALL  12    // slow-path sweeps an empty small page survives
+#define MI_RETIRE_CYCLES_LARGE  3
+
+/* ---------------------------------------------------------------------------------------------
+   Initialisation and extension
+--------------------------------------------------------------------------------------------- */
+// Thread up to one OS page worth of new blocks onto the (empty) free list; untouched memory
+// beyond stays unbacked.
+static void mi_page_extend_free(mi_heap_t* heap, mi_page_t* page) {
+  (void)heap;
+  mi_assert_internal(page->free == NULL && page->capacity < page->reserved);
+  const size_t bsize = mi_page_block_size(page);
+  size_t extend = page->reserved - page->capacity;
+  const size_t max_extend = (bsize >= MI_EXTEND_BYTES ? 1 : MI_EXTEND_BYTES / bsize);
+  if (extend > max_extend) extend = max_extend;
+  uint8_t* const start = mi_page_start(page) + page->capacity * bsize;
+  mi_block_t* block = (mi_block_t*)start;
+  for (size_t i = 1; i < extend; i++) {
+    mi_block_t* next = (mi_block_t*)((uint8_t*)block + bsize);
+    mi_block_set_next(page, block, next);
+    block = next;
+  }
+  mi_block_set_next(page, block, NULL);
+  page->free = (mi_block_t*)start;
+  page->free_is_zero = page->is_zero_init;  // fresh blocks are zero apart from their link
+  page->capacity += (uint32_t)extend;
+  heap->tld->stats.pages_extended++;
+}
+
+static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
+  page->block_size = block_size;
+  page->block_size_shift =
+      (uint8_t)(_mi_is_power_of_two(block_size) ? mi_bsr(block_size) : 0);
+  const size_t area = (page->is_huge ? block_size : page->slice_count * MI_SLICE_SIZE);
+  page->reserved = (uint32_t)(page->is_huge ? 1 : area / block_size);
+  page->capacity = 0;
+  page->used = 0;
+  page->free = NULL;
+  page->local_free = NULL;
+  page->flags.full_aligned = 0;
+  page->retire_expire = 0;
+  page->heap_tag = heap->tag;
+  page->keys[0] = _mi_heap_random_next(heap);
+  page->keys[1] = _mi_heap_random_next(heap);
+  page->next = page->prev = NULL;
+  mi_atomic_store_relaxed(&page->xthread_free, mi_tf_make(NULL, MI_NO_DELAYED_FREE));
+  mi_page_set_heap(page, heap);
+  mi_assert_internal(page->reserved > 0);
+  mi_page_extend_free(heap, page);
+  heap->tld->stats.pages.total++;
+  mi_assert_expensive(_mi_page_is_valid(page));
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Collecting the free lists
+--------------------------------------------------------------------------------------------- */
+// Move the atomic thread_free list onto local_free (keeping the delayed state bits).
+static void mi_page_thread_free_collect(mi_page_t* page) {
+  uintptr_t tfree = mi_atomic_load_relaxed(&page->xthread_free);
+  mi_block_t* head;
+  do {
+    head = mi_tf_block(tfree);
+    if (head == NULL) return;
+  } while (!mi_atomic_cas_weak_acq_rel(&page->xthread_free, &tfree, mi_tf_set_block(tfree, NULL)));
+  // find the tail; a list longer than the page's capacity is corrupt
+  size_t count = 1;
+  mi_block_t* tail = head;
+  mi_block_t* next;
+  while ((next = mi_block_next(page, tail)) != NULL && count <= page->capacity) {
+    count++;
+    tail = next;
+  }
+  if (count > page->capacity || count > page->used) {
+    _mi_error_message(EFAULT, "corrupted thread-free list in page %p", (void*)page);
+    return;  // leak the list rather than spread the corruption
+  }
+  mi_block_set_next(page, tail, page->local_free);
+  page->local_free = head;
+  page->used -= (uint32_t)count;
+}
+
+void _mi_page_free_collect(mi_page_t* page, bool force) {
+  if (force || mi_page_thread_free(page) != NULL) mi_page_thread_free_collect(page);
+  if (page->local_free == NULL) return;
+  if (mi_likely(page->free == NULL)) {
+    page->free = page->local_free;
+    page->local_free = NULL;
+    page->free_is_zero = false;
+  } else if (force) {
+    mi_block_t* tail = page->local_free;
+    mi_block_t* next;
+    while ((next = mi_block_next(page, tail)) != NULL) tail = next;
+    mi_block_set_next(page, tail, page->free);
+    page->free = page->local_free;
+    page->local_free = NULL;
+    page->free_is_zero = false;
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Full pages and delayed frees. A page without free blocks leaves its queue for the full queue and
+   arms MI_USE_DELAYED_FREE, so the next remote free into it also tells the owning heap.
+--------------------------------------------------------------------------------------------- */
+void _mi_page_use_delayed_free(mi_page_t* page, mi_delayed_t delay, bool override_never) {
+  uintptr_t tfree = mi_atomic_load_acquire(&page->xthread_free);
+  size_t spins = 0;
+  for (;;) {
+    const mi_delayed_t old = mi_tf_delayed(tfree);
+    if (old == MI_DELAYED_FREEING) {  // another thread is between its two steps: wait for it
+      if (++spins % 16 == 0) sched_yield();
+      else mi_atomic_yield();
+      tfree = mi_atomic_load_acquire(&page->xthread_free);
+      continue;
+    }
+    if (old == delay) return;
+    if (old == MI_NEVER_DELAYED_FREE && !override_never) return;
+    if (mi_atomic_cas_weak_acq_rel(&page->xthread_free, &tfree, mi_tf_set_delayed(tfree, delay))) {
+      return;
+    }
+  }
+}
+
+// Move a page without free blocks to the full queue. False if a remote free arrived meanwhile
+// (the page then has room and stays).
+static bool mi_page_to_full(mi_page_t* page, mi_page_queue_t* pq) {
+  mi_heap_t* heap = mi_page_heap(page);
+  _mi_page_use_delayed_free(page, MI_USE_DELAYED_FREE, false);
+  if (mi_page_thread_free(page) != NULL) return false;
+  _mi_page_queue_remove(heap, pq, page);
+  _mi_page_queue_push_back(heap, &heap->pages[MI_BIN_FULL], page);
+  return true;
+}
+
+// A block of a full page was freed: back to its size queue (at the front: it has room).
+void _mi_page_unfull(mi_page_t* page) {
+  mi_assert_internal(page->flags.x.in_full);
+  mi_heap_t* heap = mi_page_heap(page);
+  _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, false);
+  _mi_page_queue_remove(heap, &heap->pages[MI_BIN_FULL], page);
+  _mi_page_queue_push(heap, _mi_heap_page_queue_of(heap, page), page);
+}
+
+bool _mi_heap_delayed_free_partial(mi_heap_t* heap) {
+  if (mi_atomic_load_relaxed(&heap->thread_delayed_free) == NULL) return true;
+  mi_block_t* block = mi_atomic_exchange_acq_rel(&heap->thread_delayed_free, NULL);
+  while (block != NULL) {
+    mi_block_t* next = mi_block_nextx(heap->keys, block);
+    _mi_free_delayed_block(block);
+    block = next;
+  }
+  return (mi_atomic_load_relaxed(&heap->thread_delayed_free) == NULL);
+}
+
+void _mi_heap_delayed_free_all(mi_heap_t* heap) {
+  while (!_mi_heap_delayed_free_partial(heap)) {
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Retiring and freeing pages
+--------------------------------------------------------------------------------------------- */
+void _mi_page_free(mi_page_t* page, mi_page_queue_t* pq) {
+  mi_heap_t* heap = mi_page_heap(page);
+  _mi_page_queue_remove(heap, pq, page);
+  heap->tld->stats.pages.current--;
+  _mi_segment_page_free(page, &heap->tld->segments);
+}
+
+// All blocks of the page are free. Keep the only page of a queue for a few slow-path sweeps (a
+// loop that allocates and frees one block must not map and unmap a page each time); give any
+// other page back to its segment at once.
+void _mi_page_retire(mi_page_t* page) {
+  mi_heap_t* heap = mi_page_heap(page);
+  if (page->flags.x.in_full) _mi_page_unfull(page);
+  mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
+  if (mi_likely(!page->is_huge && pq->first == page && pq->last == page)) {
+    page->retire_expire = (mi_page_block_size(page) <= MI_SMALL_OBJ_SIZE_MAX
+                               ? MI_RETIRE_CYCLES_SMALL : MI_RETIRE_CYCLES_LARGE);
+    const size_t bin = (size_t)(pq - heap->pages);
+    if (bin < heap->page_retired_min) heap->page_retired_min = bin;
+    if (bin > heap->page_retired_max) heap->page_retired_max = bin;
+    return;
+  }
+  _mi_page_free(page, pq);
+}
+
+// Count down the retired pages; free those that expired (all of them when forced).
+void _mi_heap_collect_retired(mi_heap_t* heap, bool force) {
+  size_t min = MI_BIN_FULL, max = 0;
+  for (size_t bin = heap->page_retired_min; bin <= heap->page_retired_max; bin++) {
+    mi_page_queue_t* pq = &heap->pages[bin];
+    mi_page_t* page = pq->first;
+    if (page == NULL || page->retire_expire == 0) continue;
+    if (!mi_page_all_free(page)) {
+      page->retire_expire = 0;
+      continue;
+    }
+    page->retire_expire--;
+    if (force || page->retire_expire == 0) {
+      _mi_page_free(page, pq);
+    } else {
+      if (bin < min) min = bin;
+      if (bin > max) max = bin;
+    }
+  }
+  heap->page_retired_min = min;
+  heap->page_retired_max = max;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Abandon and reclaim (thread exit and adoption)
+--------------------------------------------------------------------------------------------- */
+// The heap lets go of a page with live blocks; the page must already be MI_NEVER_DELAYED_FREE.
+void _mi_page_abandon(mi_page_t* page, mi_page_queue_t* pq) {
+  mi_heap_t* heap = mi_page_heap(page);
+  mi_assert_internal(mi_tf_delayed(mi_atomic_load_relaxed(&page->xthread_free)) ==
+                     MI_NEVER_DELAYED_FREE);
+  _mi_page_queue_remove(heap, pq, page);
+  heap->tld->stats.pages.current--;
+  mi_page_set_heap(page, NULL);
+  _mi_segment_page_abandon(page, &heap->tld->segments);
+}
+
+// Adopt a page of an abandoned segment into `heap`.
+void _mi_page_reclaim(mi_heap_t* heap, mi_page_t* page) {
+  mi_assert_internal(page->block_size > 0 && page->next == NULL && page->prev == NULL);
+  mi_page_set_heap(page, heap);
+  page->heap_tag = heap->tag;
+  _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, true);
+  _mi_page_free_collect(page, false);
+  mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
+  _mi_page_queue_push_back(heap, pq, page);
+  heap->tld->stats.pages.current++;
+  if (mi_page_all_free(page)) _mi_page_free(page, pq);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Finding a page with a free block
+--------------------------------------------------------------------------------------------- */
+static mi_page_t* mi_page_fresh(mi_heap_t* heap, mi_page_queue_t* pq) {
+  mi_page_t* page = _mi_segment_page_alloc(heap, pq->block_size, 0, 0, &heap->tld->segments);
+  if (page == NULL) return NULL;
+  mi_page_init(heap, page, pq->block_size);
+  heap->tld->stats.pages.current++;
+  _mi_page_queue_push(heap, pq, page);
+  return page;
+}
+
+// Look at a bounded number of pages of the queue; pages without any room move to the full queue.
+static mi_page_t* mi_page_queue_find_free(mi_heap_t* heap, mi_page_queue_t* pq, bool first_try) {
+  size_t candidates = 0;
+  mi_page_t* page = pq->first;
+  while (page != NULL && candidates++ < MI_MAX_CANDIDATE_SEARCH) {
+    mi_page_t* next = page->next;
+    _mi_page_free_collect(page, false);
+    if (!mi_page_immediate_available(page) && page->capacity < page->reserved) {
+      mi_page_extend_free(heap, page);
+    }
+    if (mi_page_immediate_available(page)) {
+      page->retire_expire = 0;
+      _mi_page_queue_move_to_front(heap, pq, page);
+      return page;
+    }
+    if (!mi_page_to_full(page, pq)) {  // a remote free raced in: use it
+      _mi_page_free_collect(page, false);
+      if (mi_page_immediate_available(page)) return page;
+    }
+    page = next;
+  }
+  _mi_heap_collect_retired(heap, false);
+  page = mi_page_fresh(heap, pq);
+  if (page == NULL && first_try && pq->first != NULL) {
+    return mi_page_queue_find_free(heap, pq, false);  // adopting abandoned memory added pages
+  }
+  return page;
+}
+
+static mi_page_t* mi_huge_page_alloc(mi_heap_t* heap, size_t size, size_t page_alignment,
+                                     size_t align_offset) {
+  const size_t block_size = _mi_align_up(size == 0 ? 1 : size, _mi_os_page_size());
+  mi_page_queue_t* pq = &heap->pages[MI_BIN_HUGE];
+  mi_page_t* page = _mi_segment_page_alloc(heap, block_size, page_alignment, align_offset,
+                                           &heap->tld->segments);
+  if (page == NULL) return NULL;
+  mi_assert_internal(page->is_huge);
+  mi_page_init(heap, page, block_size);
+  heap->tld->stats.pages.current++;
+  heap->tld->stats.huge.total++;
+  _mi_page_queue_push(heap, pq, page);
+  return page;
+}
+
+static mi_page_t* mi_find_page(mi_heap_t* heap, size_t size, size_t huge_alignment,
+                               size_t align_offset) {
+  if (mi_unlikely(size > MI_LARGE_OBJ_SIZE_MAX || huge_alignment > 0)) {
+    return mi_huge_page_alloc(heap, size, huge_alignment, align_offset);
+  }
+  mi_page_queue_t* pq = &heap->pages[_mi_bin(size)];
+  mi_page_t* page = pq->first;
+  if (page != NULL) {
+    _mi_page_free_collect(page, false);
+    if (mi_page_immediate_available(page)) {
+      page->retire_expire = 0;
+      return page;
+    }
+  }
+  return mi_page_queue_find_free(heap, pq, true);
+}
+
+// The malloc slow path: initialise the thread if needed, do the periodic work, find a page.
+void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_alignment,
+                         size_t align_offset) {
+  if (mi_unlikely(!mi_heap_is_initialized(heap))) {
+    heap = _mi_heap_default_init();
+    if (!mi_heap_is_initialized(heap)) return mi_enomem();
+  }
+  if (mi_unlikely(size > MI_MAX_ALLOC_SIZE)) {
+    _mi_error_message(ENOMEM, "allocation request is too large (%zu bytes)", size);
+    return mi_enomem();
+  }
+  heap->generic_count++;
+  heap->tld->heartbeat++;
+  heap->tld->stats.malloc_generic++;
+  _mi_deferred_free(heap, false);
+  _mi_heap_delayed_free_partial(heap);
+
+  mi_page_t* page = mi_find_page(heap, size, huge_alignment, align_offset);
+  if (mi_unlikely(page == NULL)) {  // give back what we can and try once more
+    mi_heap_collect(heap, true);
+    page = mi_find_page(heap, size, huge_alignment, align_offset);
+  }
+  if (mi_unlikely(page == NULL)) {
+    _mi_error_message(ENOMEM, "unable to allocate memory (%zu bytes)", size);
+    return mi_enomem();
+  }
+  mi_assert_internal(mi_page_immediate_available(page));
+  void* p = _mi_page_malloc_zero(heap, page, size, zero);
+  // A page that is now exhausted (one-block pages, mostly) moves out of the way at once.
+  if (page->used == page->reserved && page->free == NULL) {
+    mi_page_to_full(page, _mi_heap_page_queue_of(heap, page));
+  }
+  return p;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Validation (debug level 3)
+--------------------------------------------------------------------------------------------- */
+static bool mi_page_list_is_valid(mi_page_t* page, mi_block_t* p, size_t* count) {
+  const size_t bsize = mi_page_block_size(page);
+  uint8_t* const start = mi_page_start(page);
+  uint8_t* const end = start + page->capacity * bsize;
+  size_t n = 0;
+  while (p != NULL) {
+    if ((uint8_t*)p < start || (uint8_t*)p >= end) return false;
+    if (((uint8_t*)p - start) % bsize != 0) return false;
+    if (++n > page->capacity) return false;
+    p = mi_block_next(page, p);
+  }
+  *count = n;
+  return true;
+}
+
+bool _mi_page_is_valid(mi_page_t* page) {
+  if (page == NULL || page->block_size == 0 || page->slice_offset != 0) return false;
+  if (page->capacity > page->reserved || page->used > page->capacity) return false;
+  if (!_mi_segment_is_valid(_mi_page_segment(page))) return false;
+  size_t nfree = 0, nlocal = 0;
+  if (!mi_page_list_is_valid(page, page->free, &nfree)) return false;
+  if (!mi_page_list_is_valid(page, page->local_free, &nlocal)) return false;
+  // used counts blocks in thread_free too, so: used + free + local_free = capacity
+  return (page->used + nfree + nlocal == page->capacity);
+}

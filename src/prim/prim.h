@@ -1,0 +1,67 @@
+/* The platform contract: everything shardalloc needs from the OS. Implemented by src/prim/unix.c,
+ * the only file with OS #ifdefs. Every function is safe to call before the C runtime is fully
+ * initialised and never calls malloc. Memory functions return 0 or an errno value. */
+#pragma once
+#ifndef SA_PRIM_H
+#define SA_PRIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mi_os_config_s {
+  size_t page_size;           // OS page size (4 KiB on x86-64)
+  size_t large_page_size;     // transparent/explicit large page size (2 MiB), 0 if none
+  bool   has_overcommit;      // the OS commits lazily (Linux overcommit modes 0 and 1)
+} mi_os_config_t;
+
+// Fill `config`; called once at process start.
+void _mi_prim_mem_init(mi_os_config_t* config);
+
+// Map `size` bytes (a multiple of the page size) readable and writable. Post: *addr is page aligned
+// and the memory reads as zero.
+int _mi_prim_alloc(void* hint, size_t size, void** addr);
+// Unmap a range obtained from _mi_prim_alloc (or a page-aligned part of one).
+int _mi_prim_free(void* addr, size_t size);
+// Return the physical pages of a range to the OS; the range stays mapped and reads as zero.
+int _mi_prim_decommit(void* addr, size_t size);
+// Let the OS take the pages lazily (MADV_FREE); contents become undefined (zero or old data).
+int _mi_prim_reset(void* addr, size_t size);
+// Make a range inaccessible (protect) or accessible again.
+int _mi_prim_protect(void* addr, size_t size, bool protect);
+
+// Monotonic milliseconds.
+long long _mi_prim_clock_now(void);
+// Fill `buf` with OS randomness; false if none is available.
+bool _mi_prim_random_buf(void* buf, size_t size);
+
+// Write a message to stderr without allocating.
+void _mi_prim_out_stderr(const char* msg);
+// Look up `name` in the environment, case-insensitively, without allocating. True if found.
+bool _mi_prim_getenv(const char* name, char* result, size_t result_size);
+
+// Arrange for `done(heap)` to run when the current thread exits, with `heap` as argument.
+void _mi_prim_thread_init_auto_done(void (*done)(void*));
+void _mi_prim_thread_done_auto_done(void);
+void _mi_prim_thread_associate_default_heap(void* heap);
+
+// Process figures for statistics; any pointer may be NULL.
+void _mi_prim_process_info(size_t* current_rss, size_t* peak_rss, size_t* page_faults);
+
+// A unique, cheap id of the current thread (the thread pointer): never 0, low bits clear.
+static inline uintptr_t _mi_prim_thread_id(void) {
+#if defined(__x86_64__)
+  uintptr_t tid;
+  __asm__("movq %%fs:0, %0" : "=r"(tid));
+  return tid;
+#elif defined(__aarch64__)
+  uintptr_t tid;
+  __asm__ volatile("mrs %0, tpidr_el0" : "=r"(tid));
+  return tid;
+#else
+  static __thread char mi_thread_marker;
+  return (uintptr_t)&mi_thread_marker;
+#endif
+}
+
+#endif

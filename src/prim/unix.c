@@ -1,0 +1,212 @@
+/* Platform layer for Linux (and other Unix-likes where the calls exist): mmap, madvise, mprotect,
+ * getrandom, clocks, environment, stderr, the thread-exit hook and process figures. The only file
+ * with OS #ifdefs. Nothing here allocates with malloc. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "prim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+extern char** environ;
+
+/* ---------------------------------------------------------------------------------------------
+   Memory
+--------------------------------------------------------------------------------------------- */
+static bool unix_detect_overcommit(void) {
+#if defined(__linux__)
+  int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  char buf[32] = {0};
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  return !(n >= 1 && buf[0] == '2');  // mode 2: strict accounting
+#else
+  return true;
+#endif
+}
+
+void _mi_prim_mem_init(mi_os_config_t* config) {
+  long psize = sysconf(_SC_PAGESIZE);
+  config->page_size = (psize > 0 ? (size_t)psize : 4096);
+  config->large_page_size = 2 * 1024 * 1024;
+  config->has_overcommit = unix_detect_overcommit();
+}
+
+int _mi_prim_alloc(void* hint, size_t size, void** addr) {
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+#if defined(MAP_NORESERVE)
+  flags |= MAP_NORESERVE;  // commit charge is taken on touch, as the OS overcommits anyway
+#endif
+  void* p = mmap(hint, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+  if (p == MAP_FAILED) {
+    *addr = NULL;
+    return errno;
+  }
+#if defined(__linux__) && defined(PR_SET_VMA) && defined(PR_SET_VMA_ANON_NAME)
+  prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, p, size, "shardalloc");  // visible in /proc/PID/maps
+#endif
+  *addr = p;
+  return 0;
+}
+
+int _mi_prim_free(void* addr, size_t size) {
+  return (munmap(addr, size) == 0 ? 0 : errno);
+}
+
+int _mi_prim_decommit(void* addr, size_t size) {
+  return (madvise(addr, size, MADV_DONTNEED) == 0 ? 0 : errno);
+}
+
+int _mi_prim_reset(void* addr, size_t size) {
+#if defined(MADV_FREE)
+  static _Atomic(int) madv_free_works = 1;
+  if (atomic_load_explicit(&madv_free_works, memory_order_relaxed)) {
+    if (madvise(addr, size, MADV_FREE) == 0) return 0;
+    atomic_store_explicit(&madv_free_works, 0, memory_order_relaxed);  // old kernel: fall back
+  }
+#endif
+  return (madvise(addr, size, MADV_DONTNEED) == 0 ? 0 : errno);
+}
+
+int _mi_prim_protect(void* addr, size_t size, bool protect) {
+  int prot = (protect ? PROT_NONE : (PROT_READ | PROT_WRITE));
+  return (mprotect(addr, size, prot) == 0 ? 0 : errno);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Time and randomness
+--------------------------------------------------------------------------------------------- */
+long long _mi_prim_clock_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000 + (long long)t.tv_nsec / 1000000;
+}
+
+bool _mi_prim_random_buf(void* buf, size_t size) {
+#if defined(SYS_getrandom)
+  // The raw syscall: glibc's getrandom wrapper is fine too, but this works before libc is ready.
+  size_t done = 0;
+  while (done < size) {
+    long n = syscall(SYS_getrandom, (char*)buf + done, size - done, 0x0001 /* GRND_NONBLOCK */);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      break;
+    }
+    done += (size_t)n;
+  }
+  if (done == size) return true;
+#endif
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  size_t count = 0;
+  while (count < size) {
+    ssize_t n = read(fd, (char*)buf + count, size - count);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      break;
+    }
+    count += (size_t)n;
+  }
+  close(fd);
+  return (count == size);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Output and environment
+--------------------------------------------------------------------------------------------- */
+void _mi_prim_out_stderr(const char* msg) {
+  size_t len = strlen(msg);
+  while (len > 0) {
+    ssize_t n = write(STDERR_FILENO, msg, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    msg += n;
+    len -= (size_t)n;
+  }
+}
+
+static int ascii_tolower(int c) { return (c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c); }
+
+// Read `environ` directly: getenv may not be usable while the C runtime starts.
+bool _mi_prim_getenv(const char* name, char* result, size_t result_size) {
+  if (environ == NULL || name == NULL || result_size == 0) return false;
+  size_t len = strlen(name);
+  for (char** env = environ; *env != NULL; env++) {
+    const char* s = *env;
+    size_t i = 0;
+    while (i < len && s[i] != 0 && ascii_tolower((unsigned char)s[i]) == ascii_tolower((unsigned char)name[i])) i++;
+    if (i == len && s[len] == '=') {
+      const char* value = s + len + 1;
+      size_t vlen = strlen(value);
+      if (vlen >= result_size) vlen = result_size - 1;
+      memcpy(result, value, vlen);
+      result[vlen] = 0;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Thread exit: a pthread key whose destructor receives the thread's default heap.
+--------------------------------------------------------------------------------------------- */
+static pthread_key_t mi_heap_key;
+static _Atomic(int) mi_heap_key_created;
+
+void _mi_prim_thread_init_auto_done(void (*done)(void*)) {
+  if (atomic_load(&mi_heap_key_created)) return;
+  if (pthread_key_create(&mi_heap_key, done) == 0) atomic_store(&mi_heap_key_created, 1);
+}
+
+void _mi_prim_thread_done_auto_done(void) {
+  if (atomic_exchange(&mi_heap_key_created, 0)) pthread_key_delete(mi_heap_key);
+}
+
+void _mi_prim_thread_associate_default_heap(void* heap) {
+  if (atomic_load_explicit(&mi_heap_key_created, memory_order_relaxed)) {
+    pthread_setspecific(mi_heap_key, heap);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Process information
+--------------------------------------------------------------------------------------------- */
+void _mi_prim_process_info(size_t* current_rss, size_t* peak_rss, size_t* page_faults) {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  if (peak_rss != NULL) *peak_rss = (size_t)usage.ru_maxrss * 1024;
+  if (page_faults != NULL) *page_faults = (size_t)usage.ru_majflt + (size_t)usage.ru_minflt;
+  if (current_rss != NULL) {
+    *current_rss = 0;
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char buf[128] = {0};
+      ssize_t n = read(fd, buf, sizeof(buf) - 1);
+      close(fd);
+      if (n > 0) {
+        // second field: resident pages
+        const char* s = buf;
+        while (*s && *s != ' ') s++;
+        unsigned long long pages = 0;
+        while (*s == ' ') s++;
+        while (*s >= '0' && *s <= '9') pages = pages * 10 + (unsigned long long)(*s++ - '0');
+        *current_rss = (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+      }
+    }
+  }
+}

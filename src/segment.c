@@ -1,0 +1,434 @@
+/* Segments: 32 MiB regions aligned to their size, owned by one thread, cut into 64 KiB slices.
+ * Pages are carved from runs of free slices ("spans") kept in the owner's span queues; freed
+ * pages coalesce with free neighbours; an empty segment goes back to its arena. Huge blocks get a
+ * segment of their own, placed so that the block meets any requested alignment. Segments of an
+ * exited thread are abandoned to a global list and adopted by threads that need memory.
+ * Calls: arena, OS, segment map. Other threads only read `thread_id` and the abandoned list. */
+#include <pthread.h>
+
+#include "internal/internal.h"
+
+/* ---------------------------------------------------------------------------------------------
+   Slice masks (one bit per slice)
+--------------------------------------------------------------------------------------------- */
+static void mi_slice_mask_set(mi_slice_mask_t* mask, size_t idx, size_t count, bool set) {
+  for (size_t i = idx; i < idx + count; i++) {
+    const uint64_t bit = (uint64_t)1 << (i % 64);
+    if (set) mask->bits[i / 64] |= bit;
+    else mask->bits[i / 64] &= ~bit;
+  }
+}
+
+static bool mi_slice_mask_any(const mi_slice_mask_t* mask, size_t idx, size_t count) {
+  for (size_t i = idx; i < idx + count; i++) {
+    if (mask->bits[i / 64] & ((uint64_t)1 << (i % 64))) return true;
+  }
+  return false;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Span queues: free slice runs binned by length (1..8 exact, then one bin per power of two).
+--------------------------------------------------------------------------------------------- */
+static size_t mi_slice_bin(size_t slice_count) {
+  mi_assert_internal(slice_count >= 1 && slice_count <= MI_SLICES_PER_SEGMENT);
+  if (slice_count <= 8) return slice_count;
+  return 8 + (mi_bsr(slice_count - 1) - 2);  // 9..16 -> 9, ..., 257..512 -> 14
+}
+
+static mi_span_queue_t* mi_span_queue_for(size_t slice_count, mi_segments_tld_t* tld) {
+  mi_span_queue_t* sq = &tld->spans[mi_slice_bin(slice_count)];
+  mi_assert_internal(sq <= &tld->spans[MI_SEGMENT_BIN_MAX]);
+  return sq;
+}
+
+static void mi_span_queue_push(mi_span_queue_t* sq, mi_page_t* slice) {
+  slice->prev = NULL;
+  slice->next = sq->first;
+  if (sq->first != NULL) sq->first->prev = slice;
+  else sq->last = slice;
+  sq->first = slice;
+}
+
+static void mi_span_queue_delete(mi_span_queue_t* sq, mi_page_t* slice) {
+  if (slice->prev != NULL) slice->prev->next = slice->next;
+  if (slice->next != NULL) slice->next->prev = slice->prev;
+  if (slice == sq->first) sq->first = slice->next;
+  if (slice == sq->last) sq->last = slice->prev;
+  slice->next = slice->prev = NULL;
+}
+
+static size_t mi_slice_index(const mi_segment_t* segment, const mi_page_t* slice) {
+  return (size_t)(slice - segment->slices);
+}
+
+static mi_page_t* mi_segment_slices_end(mi_segment_t* segment) {
+  return &segment->slices[segment->segment_slices];
+}
+
+// Mark [idx, idx+count) as one free span and, if the segment is owned, queue it.
+static void mi_segment_span_free(mi_segment_t* segment, size_t idx, size_t count,
+                                 mi_segments_tld_t* tld) {
+  mi_assert_internal(idx + count <= segment->segment_slices && count > 0);
+  mi_page_t* first = &segment->slices[idx];
+  first->slice_count = (uint32_t)count;
+  first->slice_offset = 0;
+  first->block_size = 0;
+  if (count > 1) {
+    mi_page_t* last = &segment->slices[idx + count - 1];
+    last->slice_count = 0;
+    last->slice_offset = (uint32_t)(count - 1);
+    last->block_size = 0;
+  }
+  if (tld != NULL) mi_span_queue_push(mi_span_queue_for(count, tld), first);
+  else first->next = first->prev = NULL;
+}
+
+static void mi_segment_span_remove_from_queue(mi_page_t* slice, mi_segments_tld_t* tld) {
+  mi_assert_internal(slice->block_size == 0 && slice->slice_count > 0);
+  mi_span_queue_delete(mi_span_queue_for(slice->slice_count, tld), slice);
+}
+
+// Free the span of `slice` (a page being released), merging it with free neighbours.
+static void mi_segment_span_free_coalesce(mi_segment_t* segment, mi_page_t* slice,
+                                          mi_segments_tld_t* tld) {
+  size_t count = slice->slice_count;
+  mi_page_t* next = slice + count;
+  if (next < mi_segment_slices_end(segment) && next->block_size == 0) {
+    count += next->slice_count;
+    mi_segment_span_remove_from_queue(next, tld);
+  }
+  if (slice > segment->slices) {
+    mi_page_t* prev_last = slice - 1;
+    mi_page_t* prev = prev_last - prev_last->slice_offset;
+    if (prev->block_size == 0) {
+      count += prev->slice_count;
+      mi_segment_span_remove_from_queue(prev, tld);
+      slice = prev;
+    }
+  }
+  mi_segment_span_free(segment, mi_slice_index(segment, slice), count, tld);
+}
+
+// Turn [idx, idx+count) into a page: every slice points back to the first.
+static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, size_t count) {
+  mi_page_t* page = &segment->slices[idx];
+  page->slice_count = (uint32_t)count;
+  page->slice_offset = 0;
+  for (size_t i = 1; i < count; i++) {
+    mi_page_t* slice = &segment->slices[idx + i];
+    slice->slice_offset = (uint32_t)i;
+    slice->slice_count = 0;
+    slice->block_size = 1;
+  }
+  page->page_start = (uint8_t*)segment + idx * MI_SLICE_SIZE;
+  page->is_committed = true;
+  page->is_huge = false;
+  page->is_zero_init =
+      segment->memid.initially_zero && !mi_slice_mask_any(&segment->dirty_mask, idx, count);
+  mi_slice_mask_set(&segment->dirty_mask, idx, count, true);
+  segment->used++;
+  return page;
+}
+
+static mi_page_t* mi_segments_page_find_and_allocate(size_t slice_count, mi_segments_tld_t* tld) {
+  for (mi_span_queue_t* sq = mi_span_queue_for(slice_count, tld);
+       sq <= &tld->spans[MI_SEGMENT_BIN_MAX]; sq++) {
+    for (mi_page_t* slice = sq->first; slice != NULL; slice = slice->next) {
+      if (slice->slice_count < slice_count) continue;  // only in the first bin searched
+      mi_segment_t* segment = _mi_page_segment(slice);
+      const size_t idx = mi_slice_index(segment, slice);
+      const size_t available = slice->slice_count;
+      mi_span_queue_delete(sq, slice);
+      if (available > slice_count) {
+        mi_segment_span_free(segment, idx + slice_count, available - slice_count, tld);
+      }
+      return mi_segment_span_allocate(segment, idx, slice_count);
+    }
+  }
+  return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Segment allocation and release
+--------------------------------------------------------------------------------------------- */
+static size_t mi_segment_info_size(void) {
+  return _mi_align_up(sizeof(mi_segment_t), MI_SLICE_SIZE);
+}
+
+static void mi_segment_header_init(mi_segment_t* segment, mi_memid_t memid,
+                                   mi_segment_kind_t kind, size_t segment_size) {
+  // Only the fixed part: slice descriptors are written when spans are made.
+  memset(segment, 0, offsetof(mi_segment_t, slices));
+  segment->memid = memid;
+  segment->kind = kind;
+  segment->segment_size = segment_size;
+  segment->cookie = (uintptr_t)segment ^ _mi_process_cookie();
+  mi_atomic_store_release(&segment->thread_id, _mi_thread_id());
+}
+
+static mi_segment_t* mi_segment_alloc_normal(mi_segments_tld_t* tld) {
+  mi_memid_t memid;
+  mi_segment_t* segment = (mi_segment_t*)_mi_arena_alloc_segment(MI_SEGMENT_SIZE, &memid);
+  if (segment == NULL) return NULL;
+  mi_segment_header_init(segment, memid, MI_SEGMENT_NORMAL, MI_SEGMENT_SIZE);
+  const size_t info_slices = mi_segment_info_size() / MI_SLICE_SIZE;
+  segment->segment_slices = MI_SLICES_PER_SEGMENT;
+  segment->segment_info_slices = (uint32_t)info_slices;
+  if (!memid.initially_zero) memset(&segment->dirty_mask, 0xFF, sizeof(segment->dirty_mask));
+  // the info slices form a span that is never free
+  mi_page_t* info = &segment->slices[0];
+  info->slice_count = (uint32_t)info_slices;
+  info->slice_offset = 0;
+  info->block_size = 1;
+  mi_slice_mask_set(&segment->dirty_mask, 0, info_slices, true);
+  // the one-past-the-end descriptor must never look like a free span
+  segment->slices[MI_SLICES_PER_SEGMENT].slice_offset = 0;
+  segment->slices[MI_SLICES_PER_SEGMENT].block_size = 1;
+  mi_segment_span_free(segment, info_slices, MI_SLICES_PER_SEGMENT - info_slices, tld);
+  _mi_segment_map_allocated_at(segment);
+  tld->count++;
+  if (tld->count > tld->peak_count) tld->peak_count = tld->count;
+  return segment;
+}
+
+// A huge segment holds one page whose block starts at `start` with (start + align_offset) a
+// multiple of `alignment` (0: no requirement). The header sits in the 32 MiB frame that contains
+// start - 1, so the usual lookup finds it.
+static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, size_t align_offset,
+                                        mi_segments_tld_t* tld) {
+  const size_t header_min = _mi_align_up(offsetof(mi_segment_t, slices) + sizeof(mi_page_t),
+                                         _mi_os_page_size());
+  size_t map_size, lead;  // bytes to map; distance from the mapping start to the block
+  size_t map_alignment;
+  if (alignment == 0) {
+    lead = mi_segment_info_size();
+    map_alignment = MI_SEGMENT_SIZE;
+  } else {
+    mi_assert_internal(_mi_is_power_of_two(alignment) && alignment > MI_BLOCK_ALIGNMENT_MAX);
+    map_alignment = (alignment > MI_SEGMENT_SIZE ? alignment : MI_SEGMENT_SIZE);
+    const size_t offset = align_offset % alignment;
+    lead = (offset == 0 ? alignment : alignment - offset);  // mapping start is aligned
+    if (lead < header_min) lead += alignment;
+    const size_t in_frame = ((lead - 1) & MI_SEGMENT_MASK) + 1;  // block distance from header
+    if (in_frame < header_min) return NULL;  // no room for a header before the block
+  }
+  if (block_size > SIZE_MAX - lead - MI_SEGMENT_SIZE) return NULL;
+  map_size = _mi_align_up(lead + block_size, _mi_os_page_size());
+  mi_memid_t memid;
+  uint8_t* base = (uint8_t*)_mi_os_alloc_aligned(map_size, map_alignment, &memid);
+  if (base == NULL) return NULL;
+  uint8_t* block = base + lead;
+  mi_segment_t* segment = _mi_ptr_segment(block);
+  mi_segment_header_init(segment, memid, MI_SEGMENT_HUGE, (size_t)(block - (uint8_t*)segment) + block_size);
+  segment->segment_slices = 1;
+  segment->segment_info_slices = 0;
+  mi_page_t* page = &segment->slices[0];
+  page->slice_count = 1;
+  page->slice_offset = 0;
+  page->page_start = block;
+  page->is_committed = true;
+  page->is_zero_init = memid.initially_zero;
+  page->is_huge = true;
+  // Descriptors between the header and the block let interior (aligned) pointers find the page.
+  const size_t lead_in_segment = (size_t)(block - (uint8_t*)segment);
+  size_t last = lead_in_segment >> MI_SLICE_SHIFT;
+  if (alignment == 0) last += (MI_BLOCK_ALIGNMENT_MAX >> MI_SLICE_SHIFT) + 1;  // over-allocation
+  if (last > MI_SLICES_PER_SEGMENT) last = MI_SLICES_PER_SEGMENT;
+  while (last > 0 && (uint8_t*)&segment->slices[last + 1] > block) last--;
+  for (size_t i = 1; i <= last; i++) {
+    segment->slices[i].slice_offset = (uint32_t)i;
+    segment->slices[i].block_size = 1;
+  }
+  segment->used = 1;
+  _mi_segment_map_allocated_at(segment);
+  tld->count++;
+  if (tld->count > tld->peak_count) tld->peak_count = tld->count;
+  return page;
+}
+
+static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
+  mi_assert_internal(segment->used == 0 || segment->kind == MI_SEGMENT_HUGE);
+  if (segment->kind == MI_SEGMENT_NORMAL) {
+    // take the free spans out of the owner's queues
+    for (mi_page_t* slice = &segment->slices[segment->segment_info_slices];
+         slice < mi_segment_slices_end(segment); slice += slice->slice_count) {
+      mi_assert_internal(slice->block_size == 0 && slice->slice_count > 0);
+      if (tld != NULL) mi_segment_span_remove_from_queue(slice, tld);
+    }
+  }
+  _mi_segment_map_freed_at(segment);
+  mi_atomic_store_release(&segment->thread_id, 0);
+  if (tld != NULL) tld->count--;
+  if (segment->kind == MI_SEGMENT_HUGE) {
+    _mi_os_free(segment->memid.base, segment->memid.size, segment->memid);
+  } else {
+    _mi_arena_free(segment, MI_SEGMENT_SIZE, segment->memid);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Pages
+--------------------------------------------------------------------------------------------- */
+mi_page_kind_t _mi_page_kind_of_size(size_t block_size) {
+  if (block_size <= MI_SMALL_OBJ_SIZE_MAX) return MI_PAGE_SMALL;
+  if (block_size <= MI_MEDIUM_OBJ_SIZE_MAX) return MI_PAGE_MEDIUM;
+  if (block_size <= MI_LARGE_OBJ_SIZE_MAX) return MI_PAGE_LARGE;
+  return MI_PAGE_HUGE;
+}
+
+static size_t mi_page_slices_for(size_t block_size) {
+  switch (_mi_page_kind_of_size(block_size)) {
+    case MI_PAGE_SMALL: return 1;
+    case MI_PAGE_MEDIUM: return MI_MEDIUM_PAGE_SLICES;
+    default: return _mi_divide_up(block_size, MI_SLICE_SIZE);
+  }
+}
+
+// A fresh page for blocks of `block_size`: from a free span, an adopted abandoned segment, or a
+// new segment. Huge blocks and huge alignments get their own segment.
+mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t page_alignment,
+                                  size_t align_offset, mi_segments_tld_t* tld) {
+  if (page_alignment > 0 || block_size > MI_LARGE_OBJ_SIZE_MAX) {
+    return mi_segment_alloc_huge(block_size, page_alignment, align_offset, tld);
+  }
+  const size_t slices = mi_page_slices_for(block_size);
+  mi_page_t* page = mi_segments_page_find_and_allocate(slices, tld);
+  if (page != NULL) return page;
+  if (!heap->no_reclaim && _mi_segment_try_reclaim_abandoned(heap, tld)) {
+    // the adopted pages went into the heap's queues; its free spans into ours
+    page = mi_segments_page_find_and_allocate(slices, tld);
+    if (page != NULL) return page;
+  }
+  if (mi_segment_alloc_normal(tld) == NULL) return NULL;
+  return mi_segments_page_find_and_allocate(slices, tld);
+}
+
+// Return a page (all its blocks free) to its segment; release the segment when it is empty.
+void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld) {
+  mi_segment_t* segment = _mi_page_segment(page);
+  mi_assert_internal(segment->used > 0);
+  page->free = page->local_free = NULL;
+  page->used = page->capacity = page->reserved = 0;
+  page->flags.full_aligned = 0;
+  mi_atomic_store_relaxed(&page->xthread_free, 0);
+  mi_atomic_store_relaxed(&page->xheap, 0);
+  segment->used--;
+  if (segment->kind == MI_SEGMENT_HUGE) {
+    mi_segment_free(segment, tld);
+    return;
+  }
+  mi_segment_span_free_coalesce(segment, page, tld);
+  if (segment->used == 0) mi_segment_free(segment, tld);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Abandonment: a segment whose owner exited with live blocks. Frees into it keep working (they
+   are remote frees onto the pages' thread_free lists); another thread adopts it when it needs
+   memory. The list is short-lived work, so a mutex keeps it simple and fork-safe.
+--------------------------------------------------------------------------------------------- */
+static pthread_mutex_t mi_abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+static mi_segment_t* mi_abandoned_list;
+static _Atomic(size_t) mi_abandoned_count;
+
+static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
+  mi_assert_internal(segment->abandoned == segment->used);
+  if (segment->kind == MI_SEGMENT_NORMAL) {
+    for (mi_page_t* slice = &segment->slices[segment->segment_info_slices];
+         slice < mi_segment_slices_end(segment); slice += slice->slice_count) {
+      if (slice->block_size == 0) mi_segment_span_remove_from_queue(slice, tld);
+    }
+  }
+  tld->count--;
+  mi_atomic_store_release(&segment->thread_id, 0);
+  pthread_mutex_lock(&mi_abandoned_lock);
+  segment->abandoned_next = mi_abandoned_list;
+  mi_abandoned_list = segment;
+  mi_atomic_add_relaxed(&mi_abandoned_count, 1);
+  pthread_mutex_unlock(&mi_abandoned_lock);
+}
+
+// The page's heap has let it go (thread exit); abandon the segment once all its pages are.
+void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld) {
+  mi_segment_t* segment = _mi_page_segment(page);
+  segment->abandoned++;
+  mi_assert_internal(segment->abandoned <= segment->used);
+  if (segment->abandoned == segment->used) mi_segment_abandon(segment, tld);
+}
+
+static mi_segment_t* mi_abandoned_pop(void) {
+  if (mi_atomic_load_relaxed(&mi_abandoned_count) == 0) return NULL;
+  pthread_mutex_lock(&mi_abandoned_lock);
+  mi_segment_t* segment = mi_abandoned_list;
+  if (segment != NULL) {
+    mi_abandoned_list = segment->abandoned_next;
+    segment->abandoned_next = NULL;
+    mi_atomic_sub_relaxed(&mi_abandoned_count, 1);
+  }
+  pthread_mutex_unlock(&mi_abandoned_lock);
+  return segment;
+}
+
+// Adopt one abandoned segment into `heap`: its free spans join this thread's queues, its pages
+// join the heap (those that turned empty meanwhile are freed, which may release the segment).
+static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segments_tld_t* tld) {
+  mi_atomic_store_release(&segment->thread_id, _mi_thread_id());
+  segment->abandoned = 0;
+  tld->count++;
+  if (tld->count > tld->peak_count) tld->peak_count = tld->count;
+  // First queue the free spans and note the pages: freeing a page coalesces spans, so the walk
+  // must be over before any page is freed.
+  uint16_t pages[MI_SLICES_PER_SEGMENT];
+  size_t page_count = 0;
+  mi_page_t* end = mi_segment_slices_end(segment);
+  for (mi_page_t* slice = &segment->slices[segment->segment_info_slices]; slice < end;
+       slice += slice->slice_count) {
+    if (slice->block_size == 0) {
+      mi_span_queue_push(mi_span_queue_for(slice->slice_count, tld), slice);
+    } else {
+      pages[page_count++] = (uint16_t)mi_slice_index(segment, slice);
+    }
+  }
+  mi_assert_internal(page_count == segment->used);
+  // Only freeing the last page can release the segment, and the loop ends there.
+  for (size_t i = 0; i < page_count; i++) _mi_page_reclaim(heap, &segment->slices[pages[i]]);
+}
+
+bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld) {
+  mi_segment_t* segment = mi_abandoned_pop();
+  if (segment == NULL) return false;
+  mi_segment_reclaim(segment, heap, tld);
+  return true;
+}
+
+void _mi_segment_abandoned_reset_after_fork(void) {
+  pthread_mutex_init(&mi_abandoned_lock, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Validation (debug level 3)
+--------------------------------------------------------------------------------------------- */
+bool _mi_segment_is_valid(const mi_segment_t* segment) {
+  if (segment == NULL || !_mi_segment_map_contains(segment)) return false;
+  if (segment->cookie != ((uintptr_t)segment ^ _mi_process_cookie())) return false;
+  if (segment->kind == MI_SEGMENT_HUGE) return segment->used <= 1;
+  size_t used = 0;
+  const mi_page_t* end = &segment->slices[segment->segment_slices];
+  const mi_page_t* slice = &segment->slices[segment->segment_info_slices];
+  bool prev_free = false;
+  while (slice < end) {
+    const size_t count = slice->slice_count;
+    if (count == 0 || slice + count > end || slice->slice_offset != 0) return false;
+    const bool is_free = (slice->block_size == 0);
+    if (is_free && prev_free) return false;  // free neighbours must have been coalesced
+    if (is_free && count > 1 && slice[count - 1].slice_offset != count - 1) return false;
+    if (!is_free) {
+      used++;
+      for (size_t i = 1; i < count; i++) {
+        if (slice[i].slice_offset != i) return false;
+      }
+    }
+    prev_free = is_free;
+    slice += count;
+  }
+  return used == segment->used;
+}
