@@ -228,6 +228,13 @@ mi_decl_nodiscard mi_decl_export mi_heap_t* mi_heap_get_backing(void) mi_attr_no
 mi_decl_export mi_heap_t* mi_heap_set_default(mi_heap_t* heap) mi_attr_noexcept;
 mi_decl_export void mi_heap_collect(mi_heap_t* heap, bool force) mi_attr_noexcept;
 
+/* First-class heaps of the calling thread. mi_heap_delete: live blocks move to the backing heap
+   and stay valid. mi_heap_destroy: every block of the heap is released at once (do not use them
+   afterwards). Deleting or destroying the backing heap is refused. */
+mi_decl_nodiscard mi_decl_export mi_heap_t* mi_heap_new(void) mi_attr_noexcept;
+mi_decl_export void mi_heap_delete(mi_heap_t* heap) mi_attr_noexcept;
+mi_decl_export void mi_heap_destroy(mi_heap_t* heap) mi_attr_noexcept;
+
 /* Heap allocation: the mi_ functions above, taking the heap as first argument. */
 mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_heap_malloc(mi_heap_t* heap, size_t size)
     mi_attr_noexcept mi_attr_malloc mi_attr_alloc_size(2);
@@ -320,6 +327,26 @@ mi_decl_nodiscard mi_decl_export bool mi_heap_check_owned(mi_heap_t* heap,
                                                           const void* p) mi_attr_noexcept;
 mi_decl_nodiscard mi_decl_export bool mi_check_owned(const void* p) mi_attr_noexcept;
 mi_decl_nodiscard mi_decl_export bool mi_is_in_heap_region(const void* p) mi_attr_noexcept;
+
+/* Walking a heap: the visitor is called once per area (a page) with block == NULL, then, if
+   visit_blocks, once per live block of that area; returning false stops the walk (and
+   mi_heap_visit_blocks then returns false). Only the owning thread may walk a heap, and the
+   visitor must not allocate from or free into it. */
+typedef struct mi_heap_area_s {
+  void*  blocks;           /* start of the area */
+  size_t reserved;         /* bytes reserved for blocks */
+  size_t committed;        /* bytes in blocks handed out at least once */
+  size_t used;             /* live blocks */
+  size_t block_size;       /* usable size of each block */
+  size_t full_block_size;  /* size of each block including any metadata */
+  int    heap_tag;         /* tag of the owning heap */
+} mi_heap_area_t;
+
+typedef bool(mi_cdecl mi_block_visit_fun)(const mi_heap_t* heap, const mi_heap_area_t* area,
+                                          void* block, size_t block_size, void* arg);
+
+mi_decl_export bool mi_heap_visit_blocks(const mi_heap_t* heap, bool visit_blocks,
+                                         mi_block_visit_fun* visitor, void* arg) mi_attr_noexcept;
 
 /* Typed convenience macros. */
 #define mi_malloc_tp(tp)         ((tp*)mi_malloc(sizeof(tp)))

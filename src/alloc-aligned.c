@@ -15,7 +15,7 @@ static bool mi_class_is_naturally_aligned(size_t size, size_t alignment) {
 static void* mi_heap_malloc_zero_aligned_at(mi_heap_t* heap, size_t size, size_t alignment,
                                             size_t offset, bool zero) {
   if (mi_unlikely(!_mi_is_power_of_two(alignment))) {
-    _mi_error_message(EINVAL, "aligned allocation with an invalid alignment (%zu)", alignment);
+    _mi_warning_message("aligned allocation with an invalid alignment (%zu)", alignment);
     errno = EINVAL;
     return NULL;
   }
@@ -123,7 +123,7 @@ static void* mi_heap_realloc_zero_aligned_at(mi_heap_t* heap, void* p, size_t ne
   }
   if (p == NULL) return mi_heap_malloc_zero_aligned_at(heap, newsize, alignment, offset, zero);
   if (mi_unlikely(!mi_is_in_heap_region(p))) {
-    _mi_error_message(EINVAL, "realloc of a pointer that shardalloc did not allocate: %p", p);
+    _mi_warning_message("realloc of a pointer that shardalloc did not allocate: %p", p);
     errno = EINVAL;
     return NULL;
   }

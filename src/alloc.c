@@ -122,7 +122,7 @@ void* _mi_heap_realloc_zero(mi_heap_t* heap, void* p, size_t newsize, bool zero)
   if (p == NULL) return _mi_heap_malloc_zero(heap, newsize, zero);
   if (mi_unlikely(!mi_is_in_heap_region(p))) {
     // A block from another allocator: we cannot know its size, so we refuse rather than lose data.
-    _mi_error_message(EINVAL, "realloc of a pointer that shardalloc did not allocate: %p", p);
+    _mi_warning_message("realloc of a pointer that shardalloc did not allocate: %p", p);
     errno = EINVAL;
     return NULL;
   }

@@ -18,14 +18,16 @@ mi_block_t* _mi_page_ptr_unalign(const mi_page_t* page, const void* p) {
 }
 
 #if SA_DEBUG >= 1
-// Contract check: p must be the start of a block (or an aligned pointer into one) of a page in use.
-static bool mi_check_is_block(const mi_page_t* page, const void* p) {
+// Contract check: p must point into a block of a page in use, at its start unless the page
+// holds aligned blocks. Reads only fields that are constant while the page is in use (plus
+// has_aligned for the owner), so other threads can run it too.
+static bool mi_check_is_block(const mi_page_t* page, const void* p, bool is_local) {
   if (page->block_size == 0 || page->block_size == 1) return false;
   const uint8_t* start = mi_page_start(page);
   if ((const uint8_t*)p < start) return false;
   const size_t diff = (size_t)((const uint8_t*)p - start);
-  if (diff >= (size_t)page->capacity * mi_page_block_size(page)) return false;
-  return page->flags.x.has_aligned || diff % mi_page_block_size(page) == 0;
+  if (diff >= (size_t)page->reserved * mi_page_block_size(page)) return false;
+  return !is_local || page->flags.x.has_aligned || diff % mi_page_block_size(page) == 0;
 }
 #endif
 
@@ -79,31 +81,36 @@ static void mi_free_block_mt(mi_page_t* page, mi_block_t* block) {
 void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
   const bool is_local = (_mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id));
 #if SA_DEBUG >= 1
-  if (mi_unlikely(!mi_check_is_block(page, p))) {
+  if (mi_unlikely(!mi_check_is_block(page, p, is_local))) {
     _mi_error_message(EINVAL, "free of an invalid pointer %p", p);
     return;
   }
 #endif
-  // Another thread may not see has_aligned reliably: it always maps back to the block start.
-  mi_block_t* block = (is_local && !page->flags.x.has_aligned ? (mi_block_t*)p
-                                                               : _mi_page_ptr_unalign(page, p));
   if (is_local) {
+    mi_block_t* block = (page->flags.x.has_aligned ? _mi_page_ptr_unalign(page, p) : (mi_block_t*)p);
     mi_free_block_local(page, block);
   } else {
-    mi_free_block_mt(page, block);
+    // The owner writes `flags` concurrently: another thread always maps back to the block start.
+    mi_free_block_mt(page, _mi_page_ptr_unalign(page, p));
   }
 }
 
 // A block that reached the owner through its heap's delayed list.
 void _mi_free_delayed_block(mi_block_t* block) {
-  mi_page_t* page = _mi_ptr_page(block);
+  mi_page_t* page = _mi_segment_page_of(_mi_ptr_segment_checked(block), block);
   _mi_page_free_collect(page, false);
   mi_free_block_local(page, block);
 }
 
-// Not ours (or NULL): never touch it. Memory of another allocator must not crash us.
+// Not found by the address mask: NULL, a displaced huge block, or not ours. Memory of another
+// allocator is never touched.
 void _mi_free_foreign(void* p) {
   if (p == NULL) return;
+  mi_segment_t* segment = _mi_segment_map_displaced_lookup(p);
+  if (segment != NULL) {
+    _mi_free_generic(segment, _mi_segment_page_of(segment, p), p);
+    return;
+  }
   _mi_warning_message("free of a pointer that shardalloc did not allocate: %p (ignored)", p);
 }
 
@@ -140,11 +147,11 @@ void mi_ufree(void* p, size_t* block_size) mi_attr_noexcept {
 --------------------------------------------------------------------------------------------- */
 size_t _mi_usable_size(const void* p, const char* msg) {
   (void)msg;
-  const mi_segment_t* segment = _mi_ptr_segment(p);
-  if (!_mi_segment_map_contains(segment)) return 0;  // NULL or foreign
+  const mi_segment_t* segment = _mi_ptr_segment_checked(p);
+  if (segment == NULL) return 0;  // NULL or foreign
   const mi_page_t* page = _mi_segment_page_of(segment, p);
 #if SA_DEBUG >= 1
-  if (!mi_check_is_block(page, p)) {
+  if (!mi_check_is_block(page, p, true)) {
     _mi_error_message(EINVAL, "%s: invalid pointer %p", msg, p);
     return 0;
   }

@@ -41,7 +41,7 @@ mi_heap_t* mi_heap_get_backing(void) mi_attr_noexcept {
 mi_heap_t* mi_heap_set_default(mi_heap_t* heap) mi_attr_noexcept {
   mi_heap_t* old = mi_heap_get_default();
   if (heap == NULL || !mi_heap_is_initialized(heap) || heap->thread_id != _mi_thread_id()) {
-    _mi_error_message(EINVAL, "mi_heap_set_default: %p is not a heap of this thread", (void*)heap);
+    _mi_warning_message("mi_heap_set_default: %p is not a heap of this thread", (void*)heap);
     return old;
   }
   _mi_heap_set_default_direct(heap);
@@ -124,7 +124,7 @@ void mi_collect(bool force) mi_attr_noexcept {
 // Was p allocated from `heap` (the start of, or a pointer into, a block of one of its pages)?
 bool mi_heap_contains_block(mi_heap_t* heap, const void* p) mi_attr_noexcept {
   if (heap == NULL || !mi_heap_is_initialized(heap) || !mi_is_in_heap_region(p)) return false;
-  const mi_page_t* page = _mi_ptr_page(p);
+  const mi_page_t* page = _mi_segment_page_of(_mi_ptr_segment_checked(p), p);
   if (page->block_size <= 1 || mi_page_heap(page) != heap) return false;
   return ((const uint8_t*)p >= mi_page_start(page) &&
           (const uint8_t*)p < mi_page_start(page) + (size_t)page->capacity * page->block_size);
@@ -156,4 +156,174 @@ bool mi_heap_check_owned(mi_heap_t* heap, const void* p) mi_attr_noexcept {
 
 bool mi_check_owned(const void* p) mi_attr_noexcept {
   return mi_heap_check_owned(mi_prim_get_default_heap(), p);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   First-class heaps
+--------------------------------------------------------------------------------------------- */
+static bool mi_heap_is_backing(const mi_heap_t* heap) { return heap->tld->heap_backing == heap; }
+
+static bool mi_heap_is_owned(const mi_heap_t* heap, const char* fn) {
+  if (heap == NULL || !mi_heap_is_initialized(heap) || heap->thread_id != _mi_thread_id()) {
+    _mi_warning_message("%s: %p is not a heap of this thread", fn, (const void*)heap);
+    return false;
+  }
+  return true;
+}
+
+mi_heap_t* mi_heap_new(void) mi_attr_noexcept {
+  mi_heap_t* backing = mi_heap_get_backing();
+  mi_heap_t* heap = (mi_heap_t*)mi_heap_malloc(backing, sizeof(mi_heap_t));
+  if (heap == NULL) return NULL;
+  // no_reclaim: abandoned pages must not join a heap that may be destroyed wholesale
+  _mi_heap_init(heap, backing->tld, 0, true);
+  return heap;
+}
+
+// Unlink the heap from its thread and release its memory.
+static void mi_heap_free(mi_heap_t* heap) {
+  mi_tld_t* tld = heap->tld;
+  if (mi_prim_get_default_heap() == heap) _mi_heap_set_default_direct(tld->heap_backing);
+  mi_heap_t* prev = NULL;
+  mi_heap_t* curr = tld->heaps;
+  while (curr != heap && curr != NULL) {
+    prev = curr;
+    curr = curr->next;
+  }
+  if (curr == heap) {
+    if (prev != NULL) prev->next = heap->next;
+    else tld->heaps = heap->next;
+  }
+  mi_free(heap);
+}
+
+// Stop remote frees from reaching `heap` through its delayed list, and empty that list.
+static void mi_heap_detach_delayed(mi_heap_t* heap) {
+  mi_heap_visit_pages(heap, &mi_heap_page_never_delayed, NULL);
+  _mi_heap_delayed_free_all(heap);
+}
+
+// Move every page of `from` into `to` (same thread); the blocks stay valid.
+static void mi_heap_absorb(mi_heap_t* to, mi_heap_t* from) {
+  mi_heap_detach_delayed(from);
+  for (size_t bin = 0; bin <= MI_BIN_FULL; bin++) {
+    mi_page_queue_t* from_pq = &from->pages[bin];
+    mi_page_queue_t* to_pq = &to->pages[bin];
+    mi_page_t* page = from_pq->first;
+    while (page != NULL) {
+      mi_page_t* next = page->next;
+      _mi_page_queue_remove(from, from_pq, page);
+      mi_page_set_heap(page, to);
+      page->heap_tag = to->tag;
+      _mi_page_queue_push_back(to, to_pq, page);
+      // re-arm: full pages must report remote frees to their new heap
+      _mi_page_use_delayed_free(page, page->flags.x.in_full ? MI_USE_DELAYED_FREE
+                                                            : MI_NO_DELAYED_FREE, true);
+      page = next;
+    }
+  }
+  from->page_retired_min = MI_BIN_FULL;
+  from->page_retired_max = 0;
+  mi_assert_internal(from->page_count == 0);
+}
+
+void mi_heap_delete(mi_heap_t* heap) mi_attr_noexcept {
+  if (!mi_heap_is_owned(heap, "mi_heap_delete")) return;
+  if (mi_heap_is_backing(heap)) {
+    _mi_warning_message("mi_heap_delete: the backing heap cannot be deleted");
+    return;
+  }
+  mi_heap_absorb(heap->tld->heap_backing, heap);
+  mi_heap_free(heap);
+}
+
+// Thread exit: every other heap of the thread hands its pages to the backing heap.
+void _mi_heap_delete_others(mi_heap_t* backing) {
+  mi_assert_internal(mi_heap_is_backing(backing));
+  mi_heap_t* heap = backing->tld->heaps;
+  while (heap != NULL) {
+    mi_heap_t* next = heap->next;
+    if (heap != backing) {
+      mi_heap_absorb(backing, heap);
+      mi_heap_free(heap);
+    }
+    heap = next;
+  }
+}
+
+static bool mi_heap_page_destroy(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page, void* arg) {
+  (void)heap; (void)arg;
+  _mi_page_free(page, pq);  // live blocks included: that is what destroy means
+  return true;
+}
+
+void mi_heap_destroy(mi_heap_t* heap) mi_attr_noexcept {
+  if (!mi_heap_is_owned(heap, "mi_heap_destroy")) return;
+  if (mi_heap_is_backing(heap) || !heap->no_reclaim) {
+    _mi_warning_message("mi_heap_destroy: heap %p may hold adopted blocks; deleting it instead",
+                        (void*)heap);
+    mi_heap_delete(heap);
+    return;
+  }
+  mi_heap_detach_delayed(heap);
+  mi_heap_visit_pages(heap, &mi_heap_page_destroy, NULL);
+  mi_heap_free(heap);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Visiting blocks
+--------------------------------------------------------------------------------------------- */
+#define MI_VISIT_MAX_BLOCKS (MI_SMALL_PAGE_SIZE / MI_GRANULE_SIZE)  // blocks in the densest page
+
+typedef struct mi_visit_s {
+  const mi_heap_t* heap;
+  bool visit_blocks;
+  mi_block_visit_fun* visitor;
+  void* arg;
+} mi_visit_t;
+
+// Call the visitor for every live block of the page: all blocks handed out minus the free ones.
+static bool mi_page_visit_blocks(mi_page_t* page, const mi_heap_area_t* area, const mi_visit_t* v) {
+  if (page->used == 0) return true;
+  const size_t bsize = mi_page_block_size(page);
+  uint8_t* const start = mi_page_start(page);
+  if (page->capacity == 1) return v->visitor(v->heap, area, start, bsize, v->arg);
+  uint64_t free_map[MI_VISIT_MAX_BLOCKS / 64];
+  const size_t capacity = page->capacity;
+  mi_assert_internal(capacity <= MI_VISIT_MAX_BLOCKS);
+  memset(free_map, 0, sizeof(free_map));
+  for (mi_block_t* b = page->free; b != NULL; b = mi_block_next(page, b)) {
+    const size_t i = (size_t)((uint8_t*)b - start) / bsize;
+    free_map[i / 64] |= (uint64_t)1 << (i % 64);
+  }
+  for (size_t i = 0; i < capacity; i++) {
+    if (free_map[i / 64] & ((uint64_t)1 << (i % 64))) continue;
+    if (!v->visitor(v->heap, area, start + i * bsize, bsize, v->arg)) return false;
+  }
+  return true;
+}
+
+static bool mi_heap_page_visit(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page, void* arg) {
+  (void)heap; (void)pq;
+  const mi_visit_t* v = (const mi_visit_t*)arg;
+  _mi_page_free_collect(page, true);  // every free block is now on `free`
+  const size_t bsize = mi_page_block_size(page);
+  const mi_heap_area_t area = {
+      .blocks = mi_page_start(page),
+      .reserved = (size_t)page->reserved * bsize,
+      .committed = (size_t)page->capacity * bsize,
+      .used = page->used,
+      .block_size = bsize,
+      .full_block_size = bsize,
+      .heap_tag = page->heap_tag,
+  };
+  if (!v->visitor(v->heap, &area, NULL, bsize, v->arg)) return false;
+  return !v->visit_blocks || mi_page_visit_blocks(page, &area, v);
+}
+
+bool mi_heap_visit_blocks(const mi_heap_t* heap, bool visit_blocks, mi_block_visit_fun* visitor,
+                          void* arg) mi_attr_noexcept {
+  if (visitor == NULL || heap == NULL || !mi_heap_is_initialized(heap)) return false;
+  const mi_visit_t v = {heap, visit_blocks, visitor, arg};
+  return mi_heap_visit_pages((mi_heap_t*)heap, &mi_heap_page_visit, (void*)&v);
 }

@@ -81,6 +81,7 @@ static void mi_thread_done_ex(mi_heap_t* heap) {
   if (heap->thread_id != _mi_thread_id()) return;  // only the owner can let its heap go
   mi_tld_t* tld = heap->tld;
   _mi_heap_set_default_direct(heap);
+  _mi_heap_delete_others(heap);  // their pages join the backing heap first
   _mi_heap_collect_abandon(heap);
   mi_assert_internal(tld->segments.count == 0);
   (void)tld;

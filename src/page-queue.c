@@ -23,12 +23,6 @@ static bool mi_page_queue_is_full(const mi_page_queue_t* pq) {
   return pq->block_size == MI_FULL_QUEUE_MARK;
 }
 
-mi_page_queue_t* _mi_heap_page_queue_of(mi_heap_t* heap, const mi_page_t* page) {
-  if (page->flags.x.in_full) return &heap->pages[MI_BIN_FULL];
-  if (page->is_huge) return &heap->pages[MI_BIN_HUGE];
-  return &heap->pages[_mi_bin(page->block_size)];
-}
-
 // Keep pages_free_direct pointing at the first page of each small queue.
 static void mi_heap_queue_first_update(mi_heap_t* heap, const mi_page_queue_t* pq) {
   const size_t size = pq->block_size;

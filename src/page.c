@@ -8,8 +8,10 @@
 
 #define MI_EXTEND_BYTES         4096  // at most one OS page of blocks threaded per extension
 #define MI_MAX_CANDIDATE_SEARCH 8     // pages examined per search before taking a fresh one
-#define MI_RETIRE_CYCLES_SMALL  12    // slow-path sweeps an empty small page survives
+#define MI_RETIRE_CYCLES_SMALL  16    // slow-path sweeps an empty small page survives
 #define MI_RETIRE_CYCLES_LARGE  3
+#define MI_BIN_SMALL_OBJ_MAX    (MI_BIN_SMALL_STEPS + 8 * (13 - 7))  // bin of the 8 KiB class
+_Static_assert(MI_SMALL_OBJ_SIZE_MAX == 8192, "MI_BIN_SMALL_OBJ_MAX assumes 8 KiB small objects");
 
 /* ---------------------------------------------------------------------------------------------
    Initialisation and extension
@@ -39,6 +41,7 @@ static void mi_page_extend_free(mi_heap_t* heap, mi_page_t* page) {
 
 static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
   page->block_size = block_size;
+  page->bin = (uint8_t)(page->is_huge ? MI_BIN_HUGE : _mi_bin(block_size));
   page->block_size_shift =
       (uint8_t)(_mi_is_power_of_two(block_size) ? mi_bsr(block_size) : 0);
   const size_t area = (page->is_huge ? block_size : page->slice_count * MI_SLICE_SIZE);
@@ -179,19 +182,31 @@ void _mi_page_free(mi_page_t* page, mi_page_queue_t* pq) {
 // All blocks of the page are free. Keep the only page of a queue for a few slow-path sweeps (a
 // loop that allocates and frees one block must not map and unmap a page each time); give any
 // other page back to its segment at once.
-void _mi_page_retire(mi_page_t* page) {
-  mi_heap_t* heap = mi_page_heap(page);
+static void mi_page_retire_keep(mi_heap_t* heap, mi_page_t* page, size_t bin) {
+  page->retire_expire = (bin <= MI_BIN_SMALL_OBJ_MAX ? MI_RETIRE_CYCLES_SMALL : MI_RETIRE_CYCLES_LARGE);
+  if (bin < heap->page_retired_min) heap->page_retired_min = bin;
+  if (bin > heap->page_retired_max) heap->page_retired_max = bin;
+}
+
+static mi_decl_noinline void mi_page_retire_slow(mi_heap_t* heap, mi_page_t* page) {
   if (page->flags.x.in_full) _mi_page_unfull(page);
   mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
-  if (mi_likely(!page->is_huge && pq->first == page && pq->last == page)) {
-    page->retire_expire = (mi_page_block_size(page) <= MI_SMALL_OBJ_SIZE_MAX
-                               ? MI_RETIRE_CYCLES_SMALL : MI_RETIRE_CYCLES_LARGE);
-    const size_t bin = (size_t)(pq - heap->pages);
-    if (bin < heap->page_retired_min) heap->page_retired_min = bin;
-    if (bin > heap->page_retired_max) heap->page_retired_max = bin;
+  if (!page->is_huge && pq->first == page && pq->last == page) {
+    mi_page_retire_keep(heap, page, page->bin);
+  } else {
+    _mi_page_free(page, pq);
+  }
+}
+
+void _mi_page_retire(mi_page_t* page) {
+  mi_heap_t* heap = mi_page_heap(page);
+  const size_t bin = page->bin;  // MI_BIN_HUGE for huge pages, which never stay
+  const mi_page_queue_t* pq = &heap->pages[bin];
+  if (mi_likely(pq->first == page && pq->last == page && bin != MI_BIN_HUGE)) {
+    mi_page_retire_keep(heap, page, bin);  // not in the full queue: it is first in its own
     return;
   }
-  _mi_page_free(page, pq);
+  mi_page_retire_slow(heap, page);
 }
 
 // Count down the retired pages; free those that expired (all of them when forced).

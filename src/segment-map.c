@@ -1,7 +1,9 @@
-/* The segment map: one bit per 32 MiB of the 48-bit address space (1 MiB of zero-initialised,
- * lazily backed memory), set while a segment header lives there. Lets free() reject NULL and
+/* The segment map: one bit per 32 MiB of the 47-bit user address space (512 KiB of
+ * zero-initialised, lazily backed memory), set while a segment header lives there. Lets free() reject NULL and
  * foreign pointers with one load, and backs mi_is_in_heap_region. Bits are set and cleared
  * atomically by the thread that maps or releases the segment. */
+#include <pthread.h>
+
 #include "internal/internal.h"
 
 _Atomic(uint64_t) _mi_segment_map[MI_SEGMENT_MAP_BITS / 64];
@@ -11,21 +13,83 @@ static size_t mi_segment_map_index(const mi_segment_t* segment) {
   return (uintptr_t)segment >> MI_SEGMENT_SHIFT;
 }
 
-void _mi_segment_map_allocated_at(const mi_segment_t* segment) {
+// False when the segment lies where the map cannot describe it: at or above 2^47, or in the
+// last frame below it, which lookups of NULL reach.
+bool _mi_segment_map_allocated_at(const mi_segment_t* segment) {
   const size_t index = mi_segment_map_index(segment);
-  if (index >= MI_SEGMENT_MAP_BITS) {
-    _mi_error_message(EFAULT, "segment %p lies beyond the 48-bit address space", (void*)segment);
-    return;
+  if (index >= MI_SEGMENT_MAP_BITS - 1) {
+    _mi_warning_message("segment %p lies outside the usable address space", (void*)segment);
+    return false;
   }
   mi_atomic_or_acq_rel(&_mi_segment_map[index / 64], (uint64_t)1 << (index % 64));
+  return true;
 }
 
 void _mi_segment_map_freed_at(const mi_segment_t* segment) {
   const size_t index = mi_segment_map_index(segment);
-  if (index >= MI_SEGMENT_MAP_BITS) return;
+  if (index >= MI_SEGMENT_MAP_BITS - 1) return;
   mi_atomic_and_acq_rel(&_mi_segment_map[index / 64], ~((uint64_t)1 << (index % 64)));
 }
 
+/* ---------------------------------------------------------------------------------------------
+   Displaced blocks: a huge block whose required alignment and offset put it within a few bytes
+   past a 32 MiB boundary has its header in the frame below, so the address mask does not find it.
+   The few such blocks are kept in a small table, consulted only when the map says "not ours".
+--------------------------------------------------------------------------------------------- */
+#define MI_DISPLACED_MAX 64
+
+typedef struct mi_displaced_s {
+  const void* block;
+  mi_segment_t* segment;
+} mi_displaced_t;
+
+static mi_displaced_t mi_displaced[MI_DISPLACED_MAX];
+static _Atomic(size_t) mi_displaced_count;
+static pthread_mutex_t mi_displaced_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool _mi_segment_map_register_displaced(const void* block, mi_segment_t* segment) {
+  bool ok = false;
+  pthread_mutex_lock(&mi_displaced_lock);
+  for (size_t i = 0; i < MI_DISPLACED_MAX; i++) {
+    if (mi_displaced[i].block == NULL) {
+      mi_displaced[i] = (mi_displaced_t){block, segment};
+      mi_atomic_add_relaxed(&mi_displaced_count, 1);
+      ok = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&mi_displaced_lock);
+  if (!ok) _mi_warning_message("too many huge blocks with an offset alignment (%d)", MI_DISPLACED_MAX);
+  return ok;
+}
+
+void _mi_segment_map_unregister_displaced(const void* block) {
+  pthread_mutex_lock(&mi_displaced_lock);
+  for (size_t i = 0; i < MI_DISPLACED_MAX; i++) {
+    if (mi_displaced[i].block == block) {
+      mi_displaced[i] = (mi_displaced_t){NULL, NULL};
+      mi_atomic_sub_relaxed(&mi_displaced_count, 1);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&mi_displaced_lock);
+}
+
+mi_segment_t* _mi_segment_map_displaced_lookup(const void* p) {
+  if (mi_atomic_load_relaxed(&mi_displaced_count) == 0) return NULL;
+  mi_segment_t* segment = NULL;
+  pthread_mutex_lock(&mi_displaced_lock);
+  for (size_t i = 0; i < MI_DISPLACED_MAX; i++) {
+    if (mi_displaced[i].block == p) {
+      segment = mi_displaced[i].segment;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&mi_displaced_lock);
+  return segment;
+}
+
 bool mi_is_in_heap_region(const void* p) mi_attr_noexcept {
-  return (p != NULL && _mi_segment_map_contains(_mi_ptr_segment(p)));
+  if (p == NULL || ((uintptr_t)p >> 47) != 0) return false;
+  return _mi_ptr_segment_checked(p) != NULL;
 }

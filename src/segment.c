@@ -76,7 +76,7 @@ static void mi_segment_span_free(mi_segment_t* segment, size_t idx, size_t count
   if (count > 1) {
     mi_page_t* last = &segment->slices[idx + count - 1];
     last->slice_count = 0;
-    last->slice_offset = (uint32_t)(count - 1);
+    last->slice_offset = _mi_slice_offset_of(count - 1);
     last->block_size = 0;
   }
   if (tld != NULL) mi_span_queue_push(mi_span_queue_for(count, tld), first);
@@ -99,7 +99,7 @@ static void mi_segment_span_free_coalesce(mi_segment_t* segment, mi_page_t* slic
   }
   if (slice > segment->slices) {
     mi_page_t* prev_last = slice - 1;
-    mi_page_t* prev = prev_last - prev_last->slice_offset;
+    mi_page_t* prev = _mi_slice_first(prev_last);
     if (prev->block_size == 0) {
       count += prev->slice_count;
       mi_segment_span_remove_from_queue(prev, tld);
@@ -116,7 +116,7 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
   page->slice_offset = 0;
   for (size_t i = 1; i < count; i++) {
     mi_page_t* slice = &segment->slices[idx + i];
-    slice->slice_offset = (uint32_t)i;
+    slice->slice_offset = _mi_slice_offset_of(i);
     slice->slice_count = 0;
     slice->block_size = 1;
   }
@@ -184,8 +184,11 @@ static mi_segment_t* mi_segment_alloc_normal(mi_segments_tld_t* tld) {
   // the one-past-the-end descriptor must never look like a free span
   segment->slices[MI_SLICES_PER_SEGMENT].slice_offset = 0;
   segment->slices[MI_SLICES_PER_SEGMENT].block_size = 1;
+  if (!_mi_segment_map_allocated_at(segment)) {
+    _mi_arena_free(segment, MI_SEGMENT_SIZE, memid);
+    return NULL;
+  }
   mi_segment_span_free(segment, info_slices, MI_SLICES_PER_SEGMENT - info_slices, tld);
-  _mi_segment_map_allocated_at(segment);
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
   return segment;
@@ -209,8 +212,6 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
     const size_t offset = align_offset % alignment;
     lead = (offset == 0 ? alignment : alignment - offset);  // mapping start is aligned
     if (lead < header_min) lead += alignment;
-    const size_t in_frame = ((lead - 1) & MI_SEGMENT_MASK) + 1;  // block distance from header
-    if (in_frame < header_min) return NULL;  // no room for a header before the block
   }
   if (block_size > SIZE_MAX - lead - MI_SEGMENT_SIZE) return NULL;
   map_size = _mi_align_up(lead + block_size, _mi_os_page_size());
@@ -219,6 +220,11 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   if (base == NULL) return NULL;
   uint8_t* block = base + lead;
   mi_segment_t* segment = _mi_ptr_segment(block);
+  // With some offsets the block starts just past a frame boundary, leaving no room for the
+  // header in its frame: the header then goes in the frame below and the block is registered as
+  // displaced (found through the segment map's slow path).
+  const bool displaced = ((size_t)(block - (uint8_t*)segment) < header_min);
+  if (displaced) segment = (mi_segment_t*)((uintptr_t)(block - header_min) & ~(uintptr_t)MI_SEGMENT_MASK);
   mi_segment_header_init(segment, memid, MI_SEGMENT_HUGE, (size_t)(block - (uint8_t*)segment) + block_size);
   segment->segment_slices = 1;
   segment->segment_info_slices = 0;
@@ -236,11 +242,22 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   if (last > MI_SLICES_PER_SEGMENT) last = MI_SLICES_PER_SEGMENT;
   while (last > 0 && (uint8_t*)&segment->slices[last + 1] > block) last--;
   for (size_t i = 1; i <= last; i++) {
-    segment->slices[i].slice_offset = (uint32_t)i;
+    segment->slices[i].slice_offset = _mi_slice_offset_of(i);
     segment->slices[i].block_size = 1;
   }
   segment->used = 1;
-  _mi_segment_map_allocated_at(segment);
+  if (displaced) {
+    segment->displaced_block = block;
+    if (!_mi_segment_map_register_displaced(block, segment)) {
+      _mi_os_free(memid.base, memid.size, memid);
+      return NULL;
+    }
+  }
+  if (!_mi_segment_map_allocated_at(segment)) {
+    if (displaced) _mi_segment_map_unregister_displaced(block);
+    _mi_os_free(memid.base, memid.size, memid);
+    return NULL;
+  }
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
   return page;
@@ -257,6 +274,7 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
     }
   }
   _mi_segment_map_freed_at(segment);
+  if (segment->displaced_block != NULL) _mi_segment_map_unregister_displaced(segment->displaced_block);
   mi_atomic_store_release(&segment->thread_id, 0);
   if (tld != NULL) tld->count--;
   if (segment->kind == MI_SEGMENT_HUGE) {
@@ -265,6 +283,8 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
     _mi_arena_free(segment, MI_SEGMENT_SIZE, segment->memid);
   }
 }
+
+static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld);
 
 /* ---------------------------------------------------------------------------------------------
    Pages
@@ -318,7 +338,11 @@ void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld) {
     return;
   }
   mi_segment_span_free_coalesce(segment, page, tld);
-  if (segment->used == 0) mi_segment_free(segment, tld);
+  if (segment->used == 0) {
+    mi_segment_free(segment, tld);
+  } else if (segment->abandoned == segment->used) {
+    mi_segment_abandon(segment, tld);  // the owner is exiting and this was its last page here
+  }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -420,11 +444,11 @@ bool _mi_segment_is_valid(const mi_segment_t* segment) {
     if (count == 0 || slice + count > end || slice->slice_offset != 0) return false;
     const bool is_free = (slice->block_size == 0);
     if (is_free && prev_free) return false;  // free neighbours must have been coalesced
-    if (is_free && count > 1 && slice[count - 1].slice_offset != count - 1) return false;
+    if (is_free && count > 1 && _mi_slice_first(&slice[count - 1]) != slice) return false;
     if (!is_free) {
       used++;
       for (size_t i = 1; i < count; i++) {
-        if (slice[i].slice_offset != i) return false;
+        if (_mi_slice_first(&slice[i]) != slice) return false;
       }
     }
     prev_free = is_free;

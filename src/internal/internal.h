@@ -80,11 +80,16 @@ void* _mi_arena_alloc_segment(size_t size, mi_memid_t* memid);
 void  _mi_arena_free(void* p, size_t size, mi_memid_t memid);
 void  _mi_arena_unsafe_reset_after_fork(void);
 
-// segment-map.c: one bit per 32 MiB of address space (48-bit), set for every live segment.
-#define MI_SEGMENT_MAP_BITS   ((size_t)1 << (48 - MI_SEGMENT_SHIFT))
+// segment-map.c: one bit per 32 MiB of address space (47-bit), set for every live segment.
+// The map covers the 47-bit user address space; the index is masked, not bounds-checked, so the
+// frame just below 2^47 (where NULL - 1 lands) is never given to a segment.
+#define MI_SEGMENT_MAP_BITS   ((size_t)1 << (47 - MI_SEGMENT_SHIFT))
 extern _Atomic(uint64_t) _mi_segment_map[MI_SEGMENT_MAP_BITS / 64];
-void _mi_segment_map_allocated_at(const mi_segment_t* segment);
+bool _mi_segment_map_allocated_at(const mi_segment_t* segment);
 void _mi_segment_map_freed_at(const mi_segment_t* segment);
+bool _mi_segment_map_register_displaced(const void* block, mi_segment_t* segment);
+void _mi_segment_map_unregister_displaced(const void* block);
+mi_segment_t* _mi_segment_map_displaced_lookup(const void* p);
 
 // segment.c
 mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t page_alignment,
@@ -97,7 +102,6 @@ void _mi_segment_abandoned_reset_after_fork(void);
 bool _mi_segment_is_valid(const mi_segment_t* segment);
 
 // page-queue.c
-mi_page_queue_t* _mi_heap_page_queue_of(mi_heap_t* heap, const mi_page_t* page);
 void _mi_page_queue_push(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page);
 void _mi_page_queue_push_back(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page);
 void _mi_page_queue_remove(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page);
@@ -123,6 +127,7 @@ bool  _mi_page_is_valid(mi_page_t* page);
 // heap.c
 void  _mi_heap_init(mi_heap_t* heap, mi_tld_t* tld, uint8_t tag, bool no_reclaim);
 void  _mi_heap_collect_abandon(mi_heap_t* heap);
+void  _mi_heap_delete_others(mi_heap_t* backing);
 void  _mi_heap_set_default_direct(mi_heap_t* heap);
 uintptr_t _mi_heap_random_next(mi_heap_t* heap);
 
@@ -224,8 +229,7 @@ static inline mi_segment_t* _mi_ptr_segment(const void* p) {
 
 // Is `segment` a live shardalloc segment? False for NULL and for any foreign pointer.
 static inline bool _mi_segment_map_contains(const mi_segment_t* segment) {
-  const size_t index = (uintptr_t)segment >> MI_SEGMENT_SHIFT;
-  if (mi_unlikely(index >= MI_SEGMENT_MAP_BITS)) return false;
+  const size_t index = ((uintptr_t)segment >> MI_SEGMENT_SHIFT) & (MI_SEGMENT_MAP_BITS - 1);
   const uint64_t bits = mi_atomic_load_relaxed(&_mi_segment_map[index / 64]);
   return ((bits >> (index % 64)) & 1) != 0;
 }
@@ -238,11 +242,26 @@ static inline mi_page_t* _mi_segment_page_of(const mi_segment_t* segment, const 
   const size_t idx = ((uintptr_t)p - (uintptr_t)segment) >> MI_SLICE_SHIFT;
   mi_assert_internal(idx <= MI_SLICES_PER_SEGMENT);
   const mi_page_t* slice = &segment->slices[idx];
-  return (mi_page_t*)(slice - slice->slice_offset);
+  return (mi_page_t*)((uintptr_t)slice - slice->slice_offset);
 }
+
+// The first slice of the page or span that `slice` belongs to.
+static inline mi_page_t* _mi_slice_first(const mi_page_t* slice) {
+  return (mi_page_t*)((uintptr_t)slice - slice->slice_offset);
+}
+
+// slice_offset for the slice `i` places after the first.
+static inline uint32_t _mi_slice_offset_of(size_t i) { return (uint32_t)(i * sizeof(mi_page_t)); }
 
 static inline mi_page_t* _mi_ptr_page(const void* p) {
   return _mi_segment_page_of(_mi_ptr_segment(p), p);
+}
+
+// The segment of any block we handed out, also a displaced huge block; NULL if not ours.
+static inline mi_segment_t* _mi_ptr_segment_checked(const void* p) {
+  mi_segment_t* segment = _mi_ptr_segment(p);
+  if (mi_likely(_mi_segment_map_contains(segment))) return segment;
+  return (p == NULL ? NULL : _mi_segment_map_displaced_lookup(p));
 }
 
 static inline uint8_t* mi_page_start(const mi_page_t* page) { return page->page_start; }
@@ -255,6 +274,10 @@ static inline mi_heap_t* mi_page_heap(const mi_page_t* page) {
 
 static inline void mi_page_set_heap(mi_page_t* page, mi_heap_t* heap) {
   mi_atomic_store_release(&page->xheap, (uintptr_t)heap);
+}
+
+static inline mi_page_queue_t* _mi_heap_page_queue_of(mi_heap_t* heap, const mi_page_t* page) {
+  return &heap->pages[page->flags.x.in_full ? MI_BIN_FULL : page->bin];
 }
 
 static inline bool mi_page_immediate_available(const mi_page_t* page) { return page->free != NULL; }

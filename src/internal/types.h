@@ -61,6 +61,7 @@ _Static_assert(MI_SMALL_SIZE_MAX <= MI_SMALL_OBJ_SIZE_MAX, "direct sizes must be
 _Static_assert(MI_MEDIUM_PAGE_SIZE <= MI_SEGMENT_SIZE / 8, "medium pages must fit many times");
 _Static_assert((MI_GRANULE_SIZE & (MI_GRANULE_SIZE - 1)) == 0, "granule is a power of two");
 _Static_assert(MI_MAX_ALIGN_SIZE == MI_GRANULE_SIZE, "every class is a multiple of the alignment");
+_Static_assert(MI_BIN_FULL <= 255, "a page stores its bin in a byte");
 
 /* ---------------------------------------------------------------------------------------------
    Blocks and free lists. A free block's first word links to the next free block. The link is only
@@ -106,15 +107,18 @@ typedef union mi_page_flags_u {
 typedef struct mi_page_s {
   // slice bookkeeping
   uint32_t slice_count;          // slices in this page or span (valid in its first slice)
-  uint32_t slice_offset;         // distance to the first slice of the page or span
+  uint32_t slice_offset;         // distance in bytes back to the first slice (descriptor)
+  // constant while the page is in use (other threads may read them):
   uint8_t  is_committed : 1;     // memory is committed (always, until purging lands)
   uint8_t  is_zero_init : 1;     // the page memory was zero when the page was carved
   uint8_t  is_huge : 1;          // the only page of a huge segment
+  mi_page_flags_t flags;         // in_full, has_aligned (owner only; separates the bitfields)
+  // owner only:
   uint8_t  free_is_zero : 1;     // every block in `free` is known to be zero
-  uint8_t  retire_expire : 4;    // countdown before a retired (empty) page goes back to its segment
-  mi_page_flags_t flags;         // in_full, has_aligned
+  uint8_t  retire_expire : 7;    // countdown before a retired (empty) page goes back to its segment
   uint8_t  heap_tag;
   uint8_t  block_size_shift;     // log2(block_size) if a power of two, else 0
+  uint8_t  bin;                  // size class: index of the page's queue (MI_BIN_HUGE if huge)
   // the fast-path fields
   mi_block_t* free;              // blocks malloc pops
   mi_block_t* local_free;        // blocks freed by the owner, swapped into `free` when it is empty
@@ -185,6 +189,7 @@ typedef struct mi_segment_s {
   mi_memid_t memid;
   mi_slice_mask_t dirty_mask;        // slices written since the memory was last known zero
   struct mi_segment_s* abandoned_next; // link in the global abandoned list [shared, under lock]
+  uint8_t* displaced_block;          // huge block outside this header's frame (see segment-map.c)
   mi_page_t slices[MI_SLICES_PER_SEGMENT + 1];
 } mi_segment_t;
 
