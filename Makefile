@@ -15,12 +15,12 @@ all:
 test: test-release test-debug
 
 test-release: all
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure --no-label-summary -j $(JOBS)
 
 test-debug:
 	cmake -S . -B $(DEBUG_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHARDALLOC_DEBUG=3 $(CMAKE_FLAGS)
 	cmake --build $(DEBUG_BUILD) -j $(JOBS)
-	cd $(DEBUG_BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(DEBUG_BUILD) && ctest --output-on-failure --no-label-summary -j $(JOBS)
 
 bench: all
 	$(BUILD)/bench/bench-small --compare
