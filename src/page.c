@@ -148,6 +148,7 @@ static bool mi_page_to_full(mi_page_t* page, mi_page_queue_t* pq) {
 void _mi_page_unfull(mi_page_t* page) {
   mi_assert_internal(page->flags.x.in_full);
   mi_heap_t* heap = mi_page_heap(page);
+  mi_assert_expensive(_mi_page_is_valid(page));
   _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, false);
   _mi_page_queue_remove(heap, &heap->pages[MI_BIN_FULL], page);
   _mi_page_queue_push(heap, _mi_heap_page_queue_of(heap, page), page);
@@ -174,6 +175,7 @@ void _mi_heap_delayed_free_all(mi_heap_t* heap) {
 --------------------------------------------------------------------------------------------- */
 void _mi_page_free(mi_page_t* page, mi_page_queue_t* pq) {
   mi_heap_t* heap = mi_page_heap(page);
+  mi_assert_expensive(_mi_page_queue_is_valid(heap, pq));
   _mi_page_queue_remove(heap, pq, page);
   heap->tld->stats.pages.current--;
   _mi_segment_page_free(page, &heap->tld->segments);
@@ -359,6 +361,8 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
     return mi_enomem();
   }
   mi_assert_internal(mi_page_immediate_available(page));
+  mi_assert_expensive(_mi_page_is_valid(page));
+  mi_assert_expensive(_mi_page_queue_is_valid(heap, _mi_heap_page_queue_of(heap, page)));
   void* p = _mi_page_malloc_zero(heap, page, size, zero);
   // A page that is now exhausted (one-block pages, mostly) moves out of the way at once.
   if (page->used == page->reserved && page->free == NULL) {

@@ -114,6 +114,7 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
   mi_page_t* page = &segment->slices[idx];
   page->slice_count = (uint32_t)count;
   page->slice_offset = 0;
+  page->block_size = 1;  // in use (no longer a free span) until the page layer sets the size
   for (size_t i = 1; i < count; i++) {
     mi_page_t* slice = &segment->slices[idx + i];
     slice->slice_offset = _mi_slice_offset_of(i);
@@ -142,7 +143,9 @@ static mi_page_t* mi_segments_page_find_and_allocate(size_t slice_count, mi_segm
       if (available > slice_count) {
         mi_segment_span_free(segment, idx + slice_count, available - slice_count, tld);
       }
-      return mi_segment_span_allocate(segment, idx, slice_count);
+      mi_page_t* page = mi_segment_span_allocate(segment, idx, slice_count);
+      mi_assert_expensive(_mi_segment_is_valid(segment));
+      return page;
     }
   }
   return NULL;
@@ -338,6 +341,7 @@ void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld) {
     return;
   }
   mi_segment_span_free_coalesce(segment, page, tld);
+  mi_assert_expensive(_mi_segment_is_valid(segment));
   if (segment->used == 0) {
     mi_segment_free(segment, tld);
   } else if (segment->abandoned == segment->used) {
