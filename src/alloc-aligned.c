@@ -49,7 +49,7 @@ static void* mi_heap_malloc_zero_aligned_at(mi_heap_t* heap, size_t size, size_t
   if (adjust == 0) return p;
   void* aligned = (uint8_t*)p + adjust;
   mi_page_t* page = _mi_ptr_page(p);
-  page->flags.x.has_aligned = true;  // we own the page: it was just allocated from this heap
+  mi_page_set_flag(page, MI_PAGE_HAS_ALIGNED, true);  // we own the page: p came from this heap
   mi_assert_internal(_mi_ptr_page(aligned) == page);
   return aligned;
 }

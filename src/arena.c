@@ -1,8 +1,9 @@
 /* Arenas: large OS reservations (MIMALLOC_ARENA_RESERVE, 1 GiB by default) cut into 32 MiB blocks
  * that hold segments, tracked by atomic bitmaps so any thread claims and releases blocks without a
  * lock. Only growth (reserving a new arena) takes a lock. Requests an arena cannot serve go to the
- * OS directly. A released block is purged (its pages given back) so a freed segment costs no RSS;
- * deferred purging is the memory-return layer's job. */
+ * OS directly. A released block is purged (its pages given back to the OS) once it has stayed
+ * free for purge_delay x arena_purge_mult ms (100 ms by default); claiming it again before then
+ * cancels the purge, so a segment that is freed and soon needed again costs no page faults. */
 #include <pthread.h>
 
 #include "internal/internal.h"
@@ -19,11 +20,18 @@ typedef struct mi_arena_s {
   _Atomic(size_t) search_idx; // field where the last claim succeeded
   mi_bitmap_field_t blocks_inuse[MI_ARENA_FIELDS_MAX];
   mi_bitmap_field_t blocks_dirty[MI_ARENA_FIELDS_MAX];  // written since last known zero
+  mi_bitmap_field_t blocks_purge[MI_ARENA_FIELDS_MAX];  // free and waiting to be purged
+  _Atomic(long long) purge_expire;  // when the oldest pending purge is due (0: none)
 } mi_arena_t;
 
 static _Atomic(mi_arena_t*) mi_arenas[MI_MAX_ARENAS];
-static _Atomic(size_t) mi_arena_count;
 static pthread_mutex_t mi_arena_grow_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void _mi_arena_fork_lock(bool lock) {
+  if (lock) pthread_mutex_lock(&mi_arena_grow_lock);
+  else pthread_mutex_unlock(&mi_arena_grow_lock);
+}
+static _Atomic(size_t) mi_arena_count;
 
 static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blocks,
                                void** p, mi_memid_t* memid) {
@@ -37,6 +45,7 @@ static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blo
     return false;
   }
   mi_atomic_store_relaxed(&arena->search_idx, bit / MI_BITMAP_FIELD_BITS);
+  _mi_bitmap_clear(arena->blocks_purge, blocks, bit);  // in use again: still committed, no purge
   bool any_dirty = false;
   _mi_bitmap_claim(arena->blocks_dirty, blocks, bit, &any_dirty);
   *p = arena->start + bit * MI_ARENA_BLOCK_SIZE;
@@ -86,7 +95,10 @@ void* _mi_arena_alloc_segment(size_t size, mi_memid_t* memid) {
   const size_t blocks = size / MI_ARENA_BLOCK_SIZE;
   void* p = NULL;
   if (blocks <= MI_BITMAP_FIELD_BITS && !mi_option_is_enabled(mi_option_disallow_arena_alloc)) {
-    if (mi_arenas_try_alloc(blocks, &p, memid)) return p;
+    if (mi_arenas_try_alloc(blocks, &p, memid)) {
+      _mi_arenas_try_purge(false);
+      return p;
+    }
     // grow: one thread reserves, the others retry on what it added
     const size_t seen = mi_atomic_load_acquire(&mi_arena_count);
     pthread_mutex_lock(&mi_arena_grow_lock);
@@ -102,6 +114,56 @@ void* _mi_arena_alloc_segment(size_t size, mi_memid_t* memid) {
   return _mi_os_alloc_aligned(size, MI_SEGMENT_SIZE, memid);
 }
 
+/* ---------------------------------------------------------------------------------------------
+   Delayed purging
+--------------------------------------------------------------------------------------------- */
+static long long mi_arena_purge_delay(void) {
+  return mi_option_get(mi_option_purge_delay) * mi_option_get_clamp(mi_option_arena_purge_mult, 0, 1000);
+}
+
+// Purge one block now: claim it so nobody uses it meanwhile (skip it if somebody just did).
+static void mi_arena_purge_block(mi_arena_t* arena, size_t bit) {
+  size_t claimed;
+  const size_t field = bit / MI_BITMAP_FIELD_BITS;
+  size_t map = mi_atomic_load_relaxed(&arena->blocks_inuse[field]);
+  const size_t mask = (size_t)1 << (bit % MI_BITMAP_FIELD_BITS);
+  do {
+    if ((map & mask) != 0) return;  // in use again: its claimer cleared (or will clear) the bit
+  } while (!mi_atomic_cas_weak_acq_rel(&arena->blocks_inuse[field], &map, map | mask));
+  claimed = bit;
+  if (_mi_bitmap_clear(arena->blocks_purge, 1, claimed) &&
+      _mi_os_decommit(arena->start + claimed * MI_ARENA_BLOCK_SIZE, MI_ARENA_BLOCK_SIZE)) {
+    _mi_bitmap_clear(arena->blocks_dirty, 1, claimed);  // reads as zero now
+  }
+  _mi_bitmap_unclaim(arena->blocks_inuse, 1, claimed);
+}
+
+static void mi_arena_try_purge(mi_arena_t* arena, long long now, bool force) {
+  long long expire = mi_atomic_load_relaxed(&arena->purge_expire);
+  if (expire == 0 || (!force && now < expire)) return;
+  // one thread purges an arena at a time: the one that resets the deadline
+  if (!mi_atomic_cas_strong_acq_rel(&arena->purge_expire, &expire, 0)) return;
+  for (size_t f = 0; f < arena->field_count; f++) {
+    size_t bits = mi_atomic_load_relaxed(&arena->blocks_purge[f]);
+    while (bits != 0) {
+      const size_t b = (size_t)__builtin_ctzll(bits);
+      bits &= bits - 1;
+      mi_arena_purge_block(arena, f * MI_BITMAP_FIELD_BITS + b);
+    }
+  }
+}
+
+// Purge the blocks whose delay has passed (all pending ones when forced).
+void _mi_arenas_try_purge(bool force) {
+  const size_t count = mi_atomic_load_acquire(&mi_arena_count);
+  if (count == 0) return;
+  const long long now = _mi_prim_clock_now();
+  for (size_t i = 0; i < count; i++) {
+    mi_arena_t* arena = mi_atomic_load_acquire(&mi_arenas[i]);
+    if (arena != NULL) mi_arena_try_purge(arena, now, force);
+  }
+}
+
 void _mi_arena_free(void* p, size_t size, mi_memid_t memid) {
   if (memid.kind == MI_MEM_OS) {
     _mi_os_free(p, size, memid);
@@ -113,9 +175,17 @@ void _mi_arena_free(void* p, size_t size, mi_memid_t memid) {
     _mi_error_message(EFAULT, "freeing %p to an arena it does not belong to", p);
     return;
   }
-  // Give the pages back before the block can be claimed again; it then reads as zero.
-  if (_mi_os_decommit(p, memid.block_count * MI_ARENA_BLOCK_SIZE)) {
-    _mi_bitmap_unclaim(arena->blocks_dirty, memid.block_count, memid.block_index);
-  }
+  const long long delay = mi_arena_purge_delay();
+  if (delay == 0) {
+    // purge at once, before the block can be claimed again; it then reads as zero
+    if (_mi_os_decommit(p, memid.block_count * MI_ARENA_BLOCK_SIZE)) {
+      _mi_bitmap_clear(arena->blocks_dirty, memid.block_count, memid.block_index);
+    }
+  } else if (delay > 0) {
+    _mi_bitmap_claim(arena->blocks_purge, memid.block_count, memid.block_index, NULL);
+    long long expected = 0;
+    mi_atomic_cas_strong_acq_rel(&arena->purge_expire, &expected, _mi_prim_clock_now() + delay);
+  }  // delay < 0: never purge
   _mi_bitmap_unclaim(arena->blocks_inuse, memid.block_count, memid.block_index);
+  _mi_arenas_try_purge(false);
 }

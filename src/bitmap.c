@@ -41,6 +41,13 @@ void _mi_bitmap_unclaim(mi_bitmap_field_t* bitmap, size_t count, size_t bit_inde
   (void)prev;
 }
 
+// Clear the bits; true if any of them was set.
+bool _mi_bitmap_clear(mi_bitmap_field_t* bitmap, size_t count, size_t bit_index) {
+  const size_t idx = bit_index / MI_BITMAP_FIELD_BITS;
+  const size_t mask = mi_bitmap_mask(count, bit_index % MI_BITMAP_FIELD_BITS);
+  return (mi_atomic_and_acq_rel(&bitmap[idx], ~mask) & mask) != 0;
+}
+
 // Set the bits; `*any_set` tells whether any was already set. True if all were zero before.
 bool _mi_bitmap_claim(mi_bitmap_field_t* bitmap, size_t count, size_t bit_index, bool* any_set) {
   const size_t idx = bit_index / MI_BITMAP_FIELD_BITS;

@@ -27,7 +27,7 @@ static bool mi_check_is_block(const mi_page_t* page, const void* p, bool is_loca
   if ((const uint8_t*)p < start) return false;
   const size_t diff = (size_t)((const uint8_t*)p - start);
   if (diff >= (size_t)page->reserved * mi_page_block_size(page)) return false;
-  return !is_local || page->flags.x.has_aligned || diff % mi_page_block_size(page) == 0;
+  return !is_local || mi_page_has_aligned(page) || diff % mi_page_block_size(page) == 0;
 }
 #endif
 
@@ -39,7 +39,7 @@ static void mi_free_block_local(mi_page_t* page, mi_block_t* block) {
   page->local_free = block;
   if (--page->used == 0) {
     _mi_page_retire(page);
-  } else if (mi_unlikely(page->flags.x.in_full)) {
+  } else if (mi_unlikely(mi_page_is_in_full(page))) {
     _mi_page_unfull(page);
   }
 }
@@ -87,10 +87,10 @@ void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
   }
 #endif
   if (is_local) {
-    mi_block_t* block = (page->flags.x.has_aligned ? _mi_page_ptr_unalign(page, p) : (mi_block_t*)p);
+    mi_block_t* block = (mi_page_has_aligned(page) ? _mi_page_ptr_unalign(page, p) : (mi_block_t*)p);
     mi_free_block_local(page, block);
   } else {
-    // The owner writes `flags` concurrently: another thread always maps back to the block start.
+    // Cheap enough, and needs no trust in p: another thread always maps back to the block start.
     mi_free_block_mt(page, _mi_page_ptr_unalign(page, p));
   }
 }
@@ -156,7 +156,7 @@ size_t _mi_usable_size(const void* p, const char* msg) {
     return 0;
   }
 #endif
-  if (mi_unlikely(page->flags.x.has_aligned)) {
+  if (mi_unlikely(mi_page_has_aligned(page))) {
     const mi_block_t* block = _mi_page_ptr_unalign(page, p);
     return mi_page_block_size(page) - (size_t)((const uint8_t*)p - (const uint8_t*)block);
   }

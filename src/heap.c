@@ -102,8 +102,15 @@ static void mi_heap_collect_ex(mi_heap_t* heap, mi_collect_t collect) {
     mi_heap_visit_pages(heap, &mi_heap_page_never_delayed, NULL);
   }
   _mi_heap_delayed_free_all(heap);
+  if (collect == MI_FORCE && !heap->no_reclaim) {
+    // adopt what exited threads left (bounded by what is there now): empty parts are released
+    for (size_t n = _mi_segment_abandoned_count(); n > 0; n--) {
+      if (!_mi_segment_try_reclaim_abandoned(heap, &heap->tld->segments)) break;
+    }
+  }
   _mi_heap_collect_retired(heap, collect >= MI_FORCE);
   mi_heap_visit_pages(heap, &mi_heap_page_collect, &collect);
+  _mi_arenas_try_purge(collect >= MI_FORCE);
   mi_assert_internal(collect != MI_ABANDON || heap->page_count == 0);
   mi_assert_expensive(collect == MI_ABANDON || _mi_page_queue_is_valid(heap, &heap->pages[MI_BIN_FULL]));
 }
@@ -217,7 +224,7 @@ static void mi_heap_absorb(mi_heap_t* to, mi_heap_t* from) {
       page->heap_tag = to->tag;
       _mi_page_queue_push_back(to, to_pq, page);
       // re-arm: full pages must report remote frees to their new heap
-      _mi_page_use_delayed_free(page, page->flags.x.in_full ? MI_USE_DELAYED_FREE
+      _mi_page_use_delayed_free(page, mi_page_is_in_full(page) ? MI_USE_DELAYED_FREE
                                                             : MI_NO_DELAYED_FREE, true);
       page = next;
     }

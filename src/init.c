@@ -37,6 +37,34 @@ typedef struct mi_thread_data_s {
 } mi_thread_data_t;
 
 static _Atomic(size_t) mi_thread_count;
+
+/* Records of exited threads are kept for the next threads (a program that runs 100,000 short
+   threads maps none after the first few). Lock-free: a slot holds a record or NULL. */
+#define MI_THREAD_DATA_CACHE 32
+static _Atomic(mi_thread_data_t*) mi_thread_data_cache[MI_THREAD_DATA_CACHE];
+
+static mi_thread_data_t* mi_thread_data_alloc(void) {
+  for (size_t i = 0; i < MI_THREAD_DATA_CACHE; i++) {
+    if (mi_atomic_load_relaxed(&mi_thread_data_cache[i]) == NULL) continue;
+    mi_thread_data_t* td = mi_atomic_exchange_acq_rel(&mi_thread_data_cache[i], NULL);
+    if (td != NULL) return td;
+  }
+  mi_memid_t memid;
+  mi_thread_data_t* td = (mi_thread_data_t*)_mi_os_alloc(sizeof(mi_thread_data_t), &memid);
+  if (td != NULL) td->memid = memid;
+  return td;
+}
+
+static void mi_thread_data_free(mi_thread_data_t* td) {
+  for (size_t i = 0; i < MI_THREAD_DATA_CACHE; i++) {
+    mi_thread_data_t* expected = NULL;
+    if (mi_atomic_load_relaxed(&mi_thread_data_cache[i]) == NULL &&
+        mi_atomic_cas_strong_acq_rel(&mi_thread_data_cache[i], &expected, td)) {
+      return;
+    }
+  }
+  _mi_os_free(td, sizeof(*td), td->memid);
+}
 static uintptr_t mi_process_secret;
 
 uintptr_t _mi_process_cookie(void) { return mi_process_secret; }
@@ -55,13 +83,11 @@ static void mi_thread_heap_install(mi_heap_t* heap) {
 void mi_thread_init(void) mi_attr_noexcept {
   mi_process_init();
   if (mi_heap_is_initialized(mi_prim_get_default_heap())) return;
-  mi_memid_t memid;
-  mi_thread_data_t* td = (mi_thread_data_t*)_mi_os_alloc(sizeof(mi_thread_data_t), &memid);
+  mi_thread_data_t* td = mi_thread_data_alloc();
   if (td == NULL) {
     _mi_error_message(ENOMEM, "unable to allocate thread-local heap metadata");
     return;
   }
-  td->memid = memid;
   memset(&td->tld, 0, sizeof(td->tld));
   td->tld.heap_backing = &td->heap;
   _mi_heap_init(&td->heap, &td->tld, 0, false);
@@ -88,8 +114,7 @@ static void mi_thread_done_ex(mi_heap_t* heap) {
   _mi_heap_set_default_direct(&_mi_heap_empty);
   mi_atomic_sub_relaxed(&mi_thread_count, 1);
   if (heap != &_mi_heap_main) {
-    mi_thread_data_t* td = (mi_thread_data_t*)heap;  // heap is the first member
-    _mi_os_free(td, sizeof(*td), td->memid);
+    mi_thread_data_free((mi_thread_data_t*)heap);  // heap is the first member
   } else {
     heap->thread_id = 0;  // the static main heap can be taken up again by mi_thread_init
   }
@@ -107,6 +132,26 @@ void mi_thread_done(void) mi_attr_noexcept {
 /* ---------------------------------------------------------------------------------------------
    Process
 --------------------------------------------------------------------------------------------- */
+/* fork(): the few global locks are taken before and released after, in both processes; the child
+   then takes over the memory of the threads it did not inherit. */
+static void mi_fork_prepare(void) {
+  _mi_arena_fork_lock(true);
+  _mi_segment_fork_lock(true);
+  _mi_segment_map_fork_lock(true);
+}
+
+static void mi_fork_parent(void) {
+  _mi_segment_map_fork_lock(false);
+  _mi_segment_fork_lock(false);
+  _mi_arena_fork_lock(false);
+}
+
+static void mi_fork_child(void) {
+  mi_fork_parent();
+  _mi_segments_fork_child();
+  mi_atomic_store_relaxed(&mi_thread_count, mi_heap_is_initialized(mi_prim_get_default_heap()) ? 1 : 0);
+}
+
 static _Atomic(int) mi_process_state;  // 0: not started, 1: initialising, 2: ready
 
 bool _mi_process_is_initialized(void) { return mi_atomic_load_acquire(&mi_process_state) == 2; }
@@ -120,6 +165,9 @@ void mi_process_init(void) mi_attr_noexcept {
   if (!_mi_prim_random_buf(&secret, sizeof(secret))) secret = _mi_random_weak((uintptr_t)&secret);
   mi_process_secret = (uintptr_t)(secret | 1);
   _mi_prim_thread_init_auto_done(&mi_thread_done_key);
+  if (!_mi_prim_atfork(&mi_fork_prepare, &mi_fork_parent, &mi_fork_child)) {
+    _mi_warning_message("unable to register fork handlers");
+  }
   // The initialising thread takes the static main heap.
   memset(&mi_tld_main, 0, sizeof(mi_tld_main));
   mi_tld_main.heap_backing = &_mi_heap_main;

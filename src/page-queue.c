@@ -37,7 +37,7 @@ static void mi_heap_queue_first_update(mi_heap_t* heap, const mi_page_queue_t* p
 
 void _mi_page_queue_push(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page) {
   mi_assert_internal(page->next == NULL && page->prev == NULL);
-  page->flags.x.in_full = mi_page_queue_is_full(pq);
+  mi_page_set_flag(page, MI_PAGE_IN_FULL, mi_page_queue_is_full(pq));
   page->prev = NULL;
   page->next = pq->first;
   if (pq->first != NULL) pq->first->prev = page;
@@ -49,7 +49,7 @@ void _mi_page_queue_push(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page) 
 
 void _mi_page_queue_push_back(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page) {
   mi_assert_internal(page->next == NULL && page->prev == NULL);
-  page->flags.x.in_full = mi_page_queue_is_full(pq);
+  mi_page_set_flag(page, MI_PAGE_IN_FULL, mi_page_queue_is_full(pq));
   page->next = NULL;
   page->prev = pq->last;
   if (pq->last != NULL) pq->last->next = page;
@@ -69,7 +69,7 @@ void _mi_page_queue_remove(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page
     mi_heap_queue_first_update(heap, pq);
   }
   page->next = page->prev = NULL;
-  page->flags.x.in_full = 0;
+  mi_page_set_flag(page, MI_PAGE_IN_FULL, false);
   heap->page_count--;
 }
 
@@ -84,7 +84,7 @@ bool _mi_page_queue_is_valid(mi_heap_t* heap, const mi_page_queue_t* pq) {
   for (const mi_page_t* page = pq->first; page != NULL; page = page->next) {
     if (page->prev != prev) return false;
     if (mi_page_heap(page) != heap) return false;
-    if (page->flags.x.in_full != mi_page_queue_is_full(pq)) return false;
+    if (mi_page_is_in_full(page) != mi_page_queue_is_full(pq)) return false;
     if (!mi_page_queue_is_full(pq) && pq->block_size != MI_HUGE_QUEUE_MARK &&
         page->block_size != pq->block_size) return false;
     prev = page;

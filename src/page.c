@@ -2,14 +2,13 @@
  * protocol (delayed frees), retiring empty pages, and the malloc slow path that finds a page with
  * a free block. Owner thread only, except the atomic `thread_free` word and the heap's delayed
  * list, which other threads push onto. Calls: page queues, segments. */
-#include <sched.h>
-
 #include "internal/internal.h"
 
 #define MI_EXTEND_BYTES         4096  // at most one OS page of blocks threaded per extension
 #define MI_MAX_CANDIDATE_SEARCH 8     // pages examined per search before taking a fresh one
 #define MI_RETIRE_CYCLES_SMALL  16    // slow-path sweeps an empty small page survives
 #define MI_RETIRE_CYCLES_LARGE  3
+#define MI_RECLAIM_INTERVAL     64    // slow-path calls between adoptions of abandoned segments
 #define MI_BIN_SMALL_OBJ_MAX    (MI_BIN_SMALL_STEPS + 8 * (13 - 7))  // bin of the 8 KiB class
 _Static_assert(MI_SMALL_OBJ_SIZE_MAX == 8192, "MI_BIN_SMALL_OBJ_MAX assumes 8 KiB small objects");
 
@@ -50,7 +49,7 @@ static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
   page->used = 0;
   page->free = NULL;
   page->local_free = NULL;
-  page->flags.full_aligned = 0;
+  mi_atomic_store_relaxed(&page->flags, 0);
   page->retire_expire = 0;
   page->heap_tag = heap->tag;
   page->keys[0] = _mi_heap_random_next(heap);
@@ -120,7 +119,7 @@ void _mi_page_use_delayed_free(mi_page_t* page, mi_delayed_t delay, bool overrid
   for (;;) {
     const mi_delayed_t old = mi_tf_delayed(tfree);
     if (old == MI_DELAYED_FREEING) {  // another thread is between its two steps: wait for it
-      if (++spins % 16 == 0) sched_yield();
+      if (++spins % 16 == 0) _mi_prim_thread_yield();
       else mi_atomic_yield();
       tfree = mi_atomic_load_acquire(&page->xthread_free);
       continue;
@@ -146,7 +145,7 @@ static bool mi_page_to_full(mi_page_t* page, mi_page_queue_t* pq) {
 
 // A block of a full page was freed: back to its size queue (at the front: it has room).
 void _mi_page_unfull(mi_page_t* page) {
-  mi_assert_internal(page->flags.x.in_full);
+  mi_assert_internal(mi_page_is_in_full(page));
   mi_heap_t* heap = mi_page_heap(page);
   mi_assert_expensive(_mi_page_is_valid(page));
   _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, false);
@@ -191,7 +190,7 @@ static void mi_page_retire_keep(mi_heap_t* heap, mi_page_t* page, size_t bin) {
 }
 
 static mi_decl_noinline void mi_page_retire_slow(mi_heap_t* heap, mi_page_t* page) {
-  if (page->flags.x.in_full) _mi_page_unfull(page);
+  if (mi_page_is_in_full(page)) _mi_page_unfull(page);
   mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
   if (!page->is_huge && pq->first == page && pq->last == page) {
     mi_page_retire_keep(heap, page, page->bin);
@@ -350,6 +349,14 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
   heap->tld->stats.malloc_generic++;
   _mi_deferred_free(heap, false);
   _mi_heap_delayed_free_partial(heap);
+  // Exited threads' memory is taken over a segment at a time, even by a thread that needs no new
+  // segment: its empty pages go back to the OS, its live pages join this heap.
+  if (mi_unlikely(heap->generic_count % MI_RECLAIM_INTERVAL == 0)) {
+    if (!heap->no_reclaim && _mi_segment_abandoned_count() > 0) {
+      _mi_segment_try_reclaim_abandoned(heap, &heap->tld->segments);
+    }
+    _mi_arenas_try_purge(false);  // freed arena blocks whose delay has passed
+  }
 
   mi_page_t* page = mi_find_page(heap, size, huge_alignment, align_offset);
   if (mi_unlikely(page == NULL)) {  // give back what we can and try once more

@@ -93,3 +93,20 @@ bool mi_is_in_heap_region(const void* p) mi_attr_noexcept {
   if (p == NULL || ((uintptr_t)p >> 47) != 0) return false;
   return _mi_ptr_segment_checked(p) != NULL;
 }
+
+void _mi_segment_map_fork_lock(bool lock) {
+  if (lock) pthread_mutex_lock(&mi_displaced_lock);
+  else pthread_mutex_unlock(&mi_displaced_lock);
+}
+
+// Call `visit` for every live segment (used in a fork child, where no other thread runs).
+void _mi_segment_map_visit(void (*visit)(mi_segment_t* segment, void* arg), void* arg) {
+  for (size_t w = 0; w < MI_SEGMENT_MAP_BITS / 64; w++) {
+    uint64_t bits = mi_atomic_load_relaxed(&_mi_segment_map[w]);
+    while (bits != 0) {
+      const size_t bit = (size_t)__builtin_ctzll(bits);
+      bits &= bits - 1;
+      visit((mi_segment_t*)((w * 64 + bit) << MI_SEGMENT_SHIFT), arg);
+    }
+  }
+}

@@ -332,7 +332,7 @@ void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld) {
   mi_assert_internal(segment->used > 0);
   page->free = page->local_free = NULL;
   page->used = page->capacity = page->reserved = 0;
-  page->flags.full_aligned = 0;
+  mi_atomic_store_relaxed(&page->flags, 0);
   mi_atomic_store_relaxed(&page->xthread_free, 0);
   mi_atomic_store_relaxed(&page->xheap, 0);
   segment->used--;
@@ -428,8 +428,81 @@ bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld) 
   return true;
 }
 
-void _mi_segment_abandoned_reset_after_fork(void) {
-  pthread_mutex_init(&mi_abandoned_lock, NULL);
+size_t _mi_segment_abandoned_count(void) { return mi_atomic_load_relaxed(&mi_abandoned_count); }
+
+void _mi_segment_fork_lock(bool lock) {
+  if (lock) pthread_mutex_lock(&mi_abandoned_lock);
+  else pthread_mutex_unlock(&mi_abandoned_lock);
+}
+
+/* In a fork child only the forking thread exists. Segments of the other threads are abandoned
+   (their pages detached from heaps that no thread will run again), so the child's threads adopt
+   them; and a page left in DELAYED_FREEING by a vanished thread is released. */
+static void mi_page_fork_child_detach(mi_page_t* page, bool owned) {
+  const uintptr_t tf = mi_atomic_load_relaxed(&page->xthread_free);
+  if (!owned) {
+    page->next = page->prev = NULL;
+    mi_atomic_store_relaxed(&page->flags, 0);
+    mi_atomic_store_relaxed(&page->xheap, 0);
+    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_set_delayed(tf, MI_NEVER_DELAYED_FREE));
+  } else if (mi_tf_delayed(tf) == MI_DELAYED_FREEING) {
+    const mi_delayed_t d = (mi_page_is_in_full(page) ? MI_USE_DELAYED_FREE : MI_NO_DELAYED_FREE);
+    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_set_delayed(tf, d));
+  }
+}
+
+// Owner id of a segment that a vanished thread left mid-update at fork: no thread has this id
+// (thread ids have their low bits clear), so every free into it is a remote push, which is safe.
+#define MI_THREAD_ID_QUARANTINE ((mi_threadid_t)1)
+
+static bool mi_page_fork_is_consistent(const mi_page_t* page) {
+  return page->block_size > 1 && page->reserved > 0 && page->capacity <= page->reserved &&
+         page->used <= page->capacity;
+}
+
+// Whether a vanished thread left the segment in a state another thread can adopt.
+static bool mi_segment_fork_is_consistent(mi_segment_t* segment) {
+  if (segment->kind == MI_SEGMENT_HUGE) {
+    return segment->used == 1 && mi_page_fork_is_consistent(&segment->slices[0]);
+  }
+  mi_page_t* end = mi_segment_slices_end(segment);
+  for (mi_page_t* slice = &segment->slices[segment->segment_info_slices]; slice < end;
+       slice += slice->slice_count) {
+    if (slice->slice_count == 0 || slice + slice->slice_count > end) return false;
+    if (slice->block_size != 0 && !mi_page_fork_is_consistent(slice)) return false;
+  }
+  return _mi_segment_is_valid(segment);  // spans coalesced, page count matches `used`
+}
+
+static void mi_segment_fork_child(mi_segment_t* segment, void* arg) {
+  const mi_threadid_t self = *(const mi_threadid_t*)arg;
+  const mi_threadid_t owner = mi_atomic_load_relaxed(&segment->thread_id);
+  if (owner == 0 || owner == MI_THREAD_ID_QUARANTINE) return;
+  const bool owned = (owner == self);
+  if (!owned && !mi_segment_fork_is_consistent(segment)) {
+    mi_atomic_store_relaxed(&segment->thread_id, MI_THREAD_ID_QUARANTINE);
+    return;  // (the forking thread cannot have been mid-update: it was calling fork)
+  }
+  if (segment->kind == MI_SEGMENT_HUGE) {
+    mi_page_fork_child_detach(&segment->slices[0], owned);
+  } else {
+    mi_page_t* end = mi_segment_slices_end(segment);
+    for (mi_page_t* slice = &segment->slices[segment->segment_info_slices]; slice < end;
+         slice += slice->slice_count) {
+      if (slice->block_size > 1) mi_page_fork_child_detach(slice, owned);
+    }
+  }
+  if (owned) return;
+  segment->abandoned = segment->used;
+  mi_atomic_store_relaxed(&segment->thread_id, 0);
+  segment->abandoned_next = mi_abandoned_list;
+  mi_abandoned_list = segment;
+  mi_atomic_add_relaxed(&mi_abandoned_count, 1);
+}
+
+void _mi_segments_fork_child(void) {
+  mi_threadid_t self = _mi_thread_id();
+  _mi_segment_map_visit(&mi_segment_fork_child, &self);
 }
 
 /* ---------------------------------------------------------------------------------------------

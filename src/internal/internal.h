@@ -74,11 +74,13 @@ bool _mi_bitmap_try_find_claim(mi_bitmap_field_t* bitmap, size_t field_count, si
                                size_t count, size_t* bit_index);
 void _mi_bitmap_unclaim(mi_bitmap_field_t* bitmap, size_t count, size_t bit_index);
 bool _mi_bitmap_claim(mi_bitmap_field_t* bitmap, size_t count, size_t bit_index, bool* any_set);
+bool _mi_bitmap_clear(mi_bitmap_field_t* bitmap, size_t count, size_t bit_index);
 
 // arena.c
 void* _mi_arena_alloc_segment(size_t size, mi_memid_t* memid);
 void  _mi_arena_free(void* p, size_t size, mi_memid_t memid);
-void  _mi_arena_unsafe_reset_after_fork(void);
+void  _mi_arena_fork_lock(bool lock);
+void  _mi_arenas_try_purge(bool force);
 
 // segment-map.c: one bit per 32 MiB of address space (47-bit), set for every live segment.
 // The map covers the 47-bit user address space; the index is masked, not bounds-checked, so the
@@ -90,6 +92,8 @@ void _mi_segment_map_freed_at(const mi_segment_t* segment);
 bool _mi_segment_map_register_displaced(const void* block, mi_segment_t* segment);
 void _mi_segment_map_unregister_displaced(const void* block);
 mi_segment_t* _mi_segment_map_displaced_lookup(const void* p);
+void _mi_segment_map_fork_lock(bool lock);
+void _mi_segment_map_visit(void (*visit)(mi_segment_t* segment, void* arg), void* arg);
 
 // segment.c
 mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t page_alignment,
@@ -97,8 +101,10 @@ mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t pag
 void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld);
 void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld);
 bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld);
+size_t _mi_segment_abandoned_count(void);
 mi_page_kind_t _mi_page_kind_of_size(size_t block_size);
-void _mi_segment_abandoned_reset_after_fork(void);
+void _mi_segment_fork_lock(bool lock);
+void _mi_segments_fork_child(void);
 bool _mi_segment_is_valid(const mi_segment_t* segment);
 
 // page-queue.c
@@ -151,7 +157,6 @@ extern mi_heap_t _mi_heap_main;
 extern __thread mi_heap_t* _mi_heap_default mi_decl_tls;
 mi_heap_t* _mi_heap_default_init(void);   // initialise the thread (and process) if needed
 bool  _mi_process_is_initialized(void);
-void  _mi_thread_data_free(mi_heap_t* backing_heap);
 uintptr_t _mi_process_cookie(void);
 
 // options.c
@@ -276,8 +281,23 @@ static inline void mi_page_set_heap(mi_page_t* page, mi_heap_t* heap) {
   mi_atomic_store_release(&page->xheap, (uintptr_t)heap);
 }
 
+static inline uint8_t mi_page_flags(const mi_page_t* page) {
+  return mi_atomic_load_relaxed(&((mi_page_t*)page)->flags);
+}
+static inline bool mi_page_is_in_full(const mi_page_t* page) {
+  return (mi_page_flags(page) & MI_PAGE_IN_FULL) != 0;
+}
+static inline bool mi_page_has_aligned(const mi_page_t* page) {
+  return (mi_page_flags(page) & MI_PAGE_HAS_ALIGNED) != 0;
+}
+// Owner only: a plain read-modify-write is enough, others only read.
+static inline void mi_page_set_flag(mi_page_t* page, uint8_t flag, bool on) {
+  const uint8_t f = mi_page_flags(page);
+  mi_atomic_store_relaxed(&page->flags, (uint8_t)(on ? (f | flag) : (f & ~flag)));
+}
+
 static inline mi_page_queue_t* _mi_heap_page_queue_of(mi_heap_t* heap, const mi_page_t* page) {
-  return &heap->pages[page->flags.x.in_full ? MI_BIN_FULL : page->bin];
+  return &heap->pages[mi_page_is_in_full(page) ? MI_BIN_FULL : page->bin];
 }
 
 static inline bool mi_page_immediate_available(const mi_page_t* page) { return page->free != NULL; }
@@ -384,7 +404,7 @@ static mi_decl_always_inline void mi_free_inline(void* p) {
   }
   mi_page_t* const page = _mi_segment_page_of(segment, p);
   if (mi_likely(_mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id) &&
-                page->flags.full_aligned == 0)) {
+                mi_page_flags(page) == 0)) {
     mi_block_t* const block = (mi_block_t*)p;
 #if SA_DEBUG >= 1
     if (!page->is_huge) memset(block, MI_DEBUG_FREED, mi_page_block_size(page));

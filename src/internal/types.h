@@ -85,14 +85,12 @@ typedef enum mi_delayed_e {
   MI_NEVER_DELAYED_FREE = 3   // sticky: the page is abandoned or its heap is going away
 } mi_delayed_t;
 
-// in_full and has_aligned share one byte so the free hit path tests both with one compare.
-typedef union mi_page_flags_u {
-  uint8_t full_aligned;
-  struct {
-    uint8_t in_full : 1;
-    uint8_t has_aligned : 1;
-  } x;
-} mi_page_flags_t;
+// in_full and has_aligned share one byte so the free hit path tests both with one compare. The
+// byte is atomic (relaxed) because other threads read has_aligned (mi_usable_size) while the owner
+// flips in_full; only the owner writes it.
+#define MI_PAGE_IN_FULL     ((uint8_t)0x01)
+#define MI_PAGE_HAS_ALIGNED ((uint8_t)0x02)
+typedef _Atomic(uint8_t) mi_page_flags_t;
 
 /* ---------------------------------------------------------------------------------------------
    Pages. A page descriptor is also a slice descriptor: a segment has one per 64 KiB slice, and a
@@ -112,7 +110,7 @@ typedef struct mi_page_s {
   uint8_t  is_committed : 1;     // memory is committed (always, until purging lands)
   uint8_t  is_zero_init : 1;     // the page memory was zero when the page was carved
   uint8_t  is_huge : 1;          // the only page of a huge segment
-  mi_page_flags_t flags;         // in_full, has_aligned (owner only; separates the bitfields)
+  mi_page_flags_t flags;         // MI_PAGE_IN_FULL | MI_PAGE_HAS_ALIGNED (written by the owner)
   // owner only:
   uint8_t  free_is_zero : 1;     // every block in `free` is known to be zero
   uint8_t  retire_expire : 7;    // countdown before a retired (empty) page goes back to its segment

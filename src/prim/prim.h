@@ -45,6 +45,12 @@ void _mi_prim_thread_init_auto_done(void (*done)(void*));
 void _mi_prim_thread_done_auto_done(void);
 void _mi_prim_thread_associate_default_heap(void* heap);
 
+// Run the handlers around fork() (pthread_atfork); false if they could not be registered.
+bool _mi_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
+// Give the processor to another thread (a wait that may take a while).
+void _mi_prim_thread_yield(void);
+
 // Process figures for statistics; any pointer may be NULL.
 void _mi_prim_process_info(size_t* current_rss, size_t* peak_rss, size_t* page_faults);
 

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -182,6 +183,12 @@ void _mi_prim_thread_associate_default_heap(void* heap) {
     pthread_setspecific(mi_heap_key, heap);
   }
 }
+
+bool _mi_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
+  return (pthread_atfork(prepare, parent, child) == 0);
+}
+
+void _mi_prim_thread_yield(void) { sched_yield(); }
 
 /* ---------------------------------------------------------------------------------------------
    Process information
