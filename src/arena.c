@@ -132,7 +132,7 @@ static void mi_arena_purge_block(mi_arena_t* arena, size_t bit) {
   } while (!mi_atomic_cas_weak_acq_rel(&arena->blocks_inuse[field], &map, map | mask));
   claimed = bit;
   if (_mi_bitmap_clear(arena->blocks_purge, 1, claimed) &&
-      _mi_os_decommit(arena->start + claimed * MI_ARENA_BLOCK_SIZE, MI_ARENA_BLOCK_SIZE)) {
+      _mi_os_purge(arena->start + claimed * MI_ARENA_BLOCK_SIZE, MI_ARENA_BLOCK_SIZE)) {
     _mi_bitmap_clear(arena->blocks_dirty, 1, claimed);  // reads as zero now
   }
   _mi_bitmap_unclaim(arena->blocks_inuse, 1, claimed);
@@ -178,7 +178,7 @@ void _mi_arena_free(void* p, size_t size, mi_memid_t memid) {
   const long long delay = mi_arena_purge_delay();
   if (delay == 0) {
     // purge at once, before the block can be claimed again; it then reads as zero
-    if (_mi_os_decommit(p, memid.block_count * MI_ARENA_BLOCK_SIZE)) {
+    if (_mi_os_purge(p, memid.block_count * MI_ARENA_BLOCK_SIZE)) {
       _mi_bitmap_clear(arena->blocks_dirty, memid.block_count, memid.block_index);
     }
   } else if (delay > 0) {

@@ -108,7 +108,12 @@ static void mi_thread_done_ex(mi_heap_t* heap) {
   mi_tld_t* tld = heap->tld;
   _mi_heap_set_default_direct(heap);
   _mi_heap_delete_others(heap);  // their pages join the backing heap first
+  const size_t owned = tld->segments.count;
   _mi_heap_collect_abandon(heap);
+  if (mi_option_get(mi_option_verbose) >= 2) {
+    _mi_verbose_message("thread done: %zu segment(s) owned, %zu abandoned in the process", owned,
+                        _mi_segment_abandoned_count());
+  }
   mi_assert_internal(tld->segments.count == 0);
   (void)tld;
   _mi_heap_set_default_direct(&_mi_heap_empty);

@@ -32,7 +32,7 @@ static mi_option_desc_t mi_options[_mi_option_last] = {
     MI_OPT(verbose, 0, NULL, false, true),
     MI_OPT(eager_commit, 1, NULL, false, false),
     MI_OPT(arena_eager_commit, 2, "eager_region_commit", false, false),
-    MI_OPT(purge_decommits, 1, "reset_decommits", false, false),
+    MI_OPT(purge_decommits, 1, "reset_decommits", false, true),
     MI_OPT(allow_large_os_pages, 0, "large_os_pages", false, false),
     MI_OPT(reserve_huge_os_pages, 0, NULL, false, false),
     MI_OPT(reserve_huge_os_pages_at, -1, NULL, false, false),

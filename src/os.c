@@ -83,6 +83,17 @@ void _mi_os_free(void* p, size_t size, mi_memid_t memid) {
   mi_os_unmap(memid.base, memid.size);
 }
 
+// Purge as configured: decommit (MADV_DONTNEED, the default) or reset (MADV_FREE, with
+// MIMALLOC_PURGE_DECOMMITS=0). True if the range now reads as zero.
+bool _mi_os_purge(void* p, size_t size) {
+  if (mi_option_is_enabled(mi_option_purge_decommits)) return _mi_os_decommit(p, size);
+  const size_t psize = _mi_os_page_size();
+  uint8_t* start = (uint8_t*)_mi_align_up((uintptr_t)p, psize);
+  uint8_t* end = (uint8_t*)(((uintptr_t)p + size) & ~(uintptr_t)(psize - 1));
+  if (end > start) _mi_prim_reset(start, (size_t)(end - start));
+  return false;
+}
+
 // Give the physical pages back; the range stays mapped and reads as zero afterwards.
 bool _mi_os_decommit(void* p, size_t size) {
   const size_t psize = _mi_os_page_size();

@@ -355,7 +355,8 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
     if (!heap->no_reclaim && _mi_segment_abandoned_count() > 0) {
       _mi_segment_try_reclaim_abandoned(heap, &heap->tld->segments);
     }
-    _mi_arenas_try_purge(false);  // freed arena blocks whose delay has passed
+    _mi_segments_try_purge(&heap->tld->segments, false);  // free slices whose delay has passed
+    _mi_arenas_try_purge(false);                          // freed arena blocks likewise
   }
 
   mi_page_t* page = mi_find_page(heap, size, huge_alignment, align_offset);

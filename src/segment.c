@@ -27,6 +27,80 @@ static bool mi_slice_mask_any(const mi_slice_mask_t* mask, size_t idx, size_t co
 }
 
 /* ---------------------------------------------------------------------------------------------
+   Purging free slices. A free span's dirty slices are purged (their pages given back to the OS)
+   once they stayed free for purge_delay ms; carving them again first cancels it. Owner only.
+--------------------------------------------------------------------------------------------- */
+static void mi_segment_purge_list_remove(mi_segment_t* segment, mi_segments_tld_t* tld) {
+  if (!segment->in_purge_list) return;
+  mi_segment_t** link = &tld->purge_first;
+  while (*link != NULL && *link != segment) link = &(*link)->purge_next;
+  if (*link == segment) *link = segment->purge_next;
+  segment->purge_next = NULL;
+  segment->in_purge_list = false;
+}
+
+// Purge the marked slices now, a run of consecutive slices at a time.
+static void mi_segment_purge_now(mi_segment_t* segment) {
+  size_t i = 0;
+  while (i < MI_SLICES_PER_SEGMENT) {
+    if (!mi_slice_mask_any(&segment->purge_mask, i, 1)) {
+      i++;
+      continue;
+    }
+    size_t n = 1;
+    while (i + n < MI_SLICES_PER_SEGMENT && mi_slice_mask_any(&segment->purge_mask, i + n, 1)) n++;
+    if (_mi_os_purge((uint8_t*)segment + i * MI_SLICE_SIZE, n * MI_SLICE_SIZE)) {
+      mi_slice_mask_set(&segment->dirty_mask, i, n, false);  // reads as zero again
+    }
+    i += n;
+  }
+  memset(&segment->purge_mask, 0, sizeof(segment->purge_mask));
+}
+
+// [idx, idx+count) became free: schedule its dirty slices for purging.
+static void mi_segment_schedule_purge(mi_segment_t* segment, size_t idx, size_t count,
+                                      mi_segments_tld_t* tld) {
+  const long delay = mi_option_get(mi_option_purge_delay);
+  if (delay < 0 || segment->kind != MI_SEGMENT_NORMAL) return;
+  bool any = false;
+  for (size_t i = idx; i < idx + count; i++) {
+    if (mi_slice_mask_any(&segment->dirty_mask, i, 1)) {
+      mi_slice_mask_set(&segment->purge_mask, i, 1, true);
+      any = true;
+    }
+  }
+  if (!any) return;
+  if (delay == 0) {
+    mi_segment_purge_now(segment);
+    return;
+  }
+  if (!segment->in_purge_list) {
+    segment->purge_expire = _mi_prim_clock_now() + delay;
+    segment->purge_next = tld->purge_first;
+    tld->purge_first = segment;
+    segment->in_purge_list = true;
+  }
+}
+
+// Purge the segments whose delay has passed (all pending ones when forced).
+void _mi_segments_try_purge(mi_segments_tld_t* tld, bool force) {
+  if (tld->purge_first == NULL) return;
+  const long long now = _mi_prim_clock_now();
+  mi_segment_t** link = &tld->purge_first;
+  while (*link != NULL) {
+    mi_segment_t* segment = *link;
+    if (force || now >= segment->purge_expire) {
+      mi_segment_purge_now(segment);
+      *link = segment->purge_next;
+      segment->purge_next = NULL;
+      segment->in_purge_list = false;
+    } else {
+      link = &segment->purge_next;
+    }
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
    Span queues: free slice runs binned by length (1..8 exact, then one bin per power of two).
 --------------------------------------------------------------------------------------------- */
 static size_t mi_slice_bin(size_t slice_count) {
@@ -79,8 +153,12 @@ static void mi_segment_span_free(mi_segment_t* segment, size_t idx, size_t count
     last->slice_offset = _mi_slice_offset_of(count - 1);
     last->block_size = 0;
   }
-  if (tld != NULL) mi_span_queue_push(mi_span_queue_for(count, tld), first);
-  else first->next = first->prev = NULL;
+  if (tld != NULL) {
+    mi_span_queue_push(mi_span_queue_for(count, tld), first);
+    mi_segment_schedule_purge(segment, idx, count, tld);
+  } else {
+    first->next = first->prev = NULL;
+  }
 }
 
 static void mi_segment_span_remove_from_queue(mi_page_t* slice, mi_segments_tld_t* tld) {
@@ -126,10 +204,13 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
   page->is_huge = false;
   page->is_zero_init =
       segment->memid.initially_zero && !mi_slice_mask_any(&segment->dirty_mask, idx, count);
+  mi_slice_mask_set(&segment->purge_mask, idx, count, false);  // reused before its purge
   mi_slice_mask_set(&segment->dirty_mask, idx, count, true);
   segment->used++;
   return page;
 }
+
+#define MI_RECLAIM_TRIES 8  // abandoned segments adopted at most before a new segment is mapped
 
 static mi_page_t* mi_segments_page_find_and_allocate(size_t slice_count, mi_segments_tld_t* tld) {
   for (mi_span_queue_t* sq = mi_span_queue_for(slice_count, tld);
@@ -276,6 +357,7 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
       if (tld != NULL) mi_segment_span_remove_from_queue(slice, tld);
     }
   }
+  if (tld != NULL) mi_segment_purge_list_remove(segment, tld);
   _mi_segment_map_freed_at(segment);
   if (segment->displaced_block != NULL) _mi_segment_map_unregister_displaced(segment->displaced_block);
   mi_atomic_store_release(&segment->thread_id, 0);
@@ -317,8 +399,10 @@ mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t pag
   const size_t slices = mi_page_slices_for(block_size);
   mi_page_t* page = mi_segments_page_find_and_allocate(slices, tld);
   if (page != NULL) return page;
-  if (!heap->no_reclaim && _mi_segment_try_reclaim_abandoned(heap, tld)) {
-    // the adopted pages went into the heap's queues; its free spans into ours
+  // Before mapping a new segment, adopt abandoned ones (a few, oldest first): their pages join the
+  // heap, their free spans our queues, and those that emptied meanwhile are released.
+  for (size_t tries = 0; tries < MI_RECLAIM_TRIES && !heap->no_reclaim; tries++) {
+    if (!_mi_segment_try_reclaim_abandoned(heap, tld)) break;
     page = mi_segments_page_find_and_allocate(slices, tld);
     if (page != NULL) return page;
   }
@@ -354,9 +438,20 @@ void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld) {
    are remote frees onto the pages' thread_free lists); another thread adopts it when it needs
    memory. The list is short-lived work, so a mutex keeps it simple and fork-safe.
 --------------------------------------------------------------------------------------------- */
+// A FIFO: the oldest abandoned segments, the likeliest to have emptied through remote frees, are
+// adopted first, so none stays behind unvisited.
 static pthread_mutex_t mi_abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
-static mi_segment_t* mi_abandoned_list;
+static mi_segment_t* mi_abandoned_first;
+static mi_segment_t* mi_abandoned_last;
 static _Atomic(size_t) mi_abandoned_count;
+
+static void mi_abandoned_push_locked(mi_segment_t* segment) {
+  segment->abandoned_next = NULL;
+  if (mi_abandoned_last != NULL) mi_abandoned_last->abandoned_next = segment;
+  else mi_abandoned_first = segment;
+  mi_abandoned_last = segment;
+  mi_atomic_add_relaxed(&mi_abandoned_count, 1);
+}
 
 static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
   mi_assert_internal(segment->abandoned == segment->used);
@@ -366,12 +461,13 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
       if (slice->block_size == 0) mi_segment_span_remove_from_queue(slice, tld);
     }
   }
+  // its owner is gone: nobody will reuse the free spans soon, so they go back to the OS now
+  mi_segment_purge_list_remove(segment, tld);
+  mi_segment_purge_now(segment);
   tld->count--;
   mi_atomic_store_release(&segment->thread_id, 0);
   pthread_mutex_lock(&mi_abandoned_lock);
-  segment->abandoned_next = mi_abandoned_list;
-  mi_abandoned_list = segment;
-  mi_atomic_add_relaxed(&mi_abandoned_count, 1);
+  mi_abandoned_push_locked(segment);
   pthread_mutex_unlock(&mi_abandoned_lock);
 }
 
@@ -386,9 +482,10 @@ void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld) {
 static mi_segment_t* mi_abandoned_pop(void) {
   if (mi_atomic_load_relaxed(&mi_abandoned_count) == 0) return NULL;
   pthread_mutex_lock(&mi_abandoned_lock);
-  mi_segment_t* segment = mi_abandoned_list;
+  mi_segment_t* segment = mi_abandoned_first;
   if (segment != NULL) {
-    mi_abandoned_list = segment->abandoned_next;
+    mi_abandoned_first = segment->abandoned_next;
+    if (mi_abandoned_first == NULL) mi_abandoned_last = NULL;
     segment->abandoned_next = NULL;
     mi_atomic_sub_relaxed(&mi_abandoned_count, 1);
   }
@@ -401,6 +498,8 @@ static mi_segment_t* mi_abandoned_pop(void) {
 static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segments_tld_t* tld) {
   mi_atomic_store_release(&segment->thread_id, _mi_thread_id());
   segment->abandoned = 0;
+  segment->in_purge_list = false;  // (purged when abandoned; a fork child may leave it set)
+  segment->purge_next = NULL;
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
   // First queue the free spans and note the pages: freeing a page coalesces spans, so the walk
@@ -442,7 +541,7 @@ static void mi_page_fork_child_detach(mi_page_t* page, bool owned) {
   const uintptr_t tf = mi_atomic_load_relaxed(&page->xthread_free);
   if (!owned) {
     page->next = page->prev = NULL;
-    mi_atomic_store_relaxed(&page->flags, 0);
+    mi_page_set_flag(page, MI_PAGE_IN_FULL, false);  // has_aligned stays: interior pointers live on
     mi_atomic_store_relaxed(&page->xheap, 0);
     mi_atomic_store_relaxed(&page->xthread_free, mi_tf_set_delayed(tf, MI_NEVER_DELAYED_FREE));
   } else if (mi_tf_delayed(tf) == MI_DELAYED_FREEING) {
@@ -495,9 +594,7 @@ static void mi_segment_fork_child(mi_segment_t* segment, void* arg) {
   if (owned) return;
   segment->abandoned = segment->used;
   mi_atomic_store_relaxed(&segment->thread_id, 0);
-  segment->abandoned_next = mi_abandoned_list;
-  mi_abandoned_list = segment;
-  mi_atomic_add_relaxed(&mi_abandoned_count, 1);
+  mi_abandoned_push_locked(segment);  // the child runs alone; the lock was released for it
 }
 
 void _mi_segments_fork_child(void) {

@@ -65,6 +65,7 @@ void*  _mi_os_alloc(size_t size, mi_memid_t* memid);
 void*  _mi_os_alloc_aligned(size_t size, size_t alignment, mi_memid_t* memid);
 void   _mi_os_free(void* p, size_t size, mi_memid_t memid);
 bool   _mi_os_decommit(void* p, size_t size);
+bool   _mi_os_purge(void* p, size_t size);
 size_t _mi_os_good_alloc_size(size_t size);
 
 // bitmap.c: bitmaps of size_t fields; a claim of `count` bits never crosses a field.
@@ -106,6 +107,7 @@ mi_page_kind_t _mi_page_kind_of_size(size_t block_size);
 void _mi_segment_fork_lock(bool lock);
 void _mi_segments_fork_child(void);
 bool _mi_segment_is_valid(const mi_segment_t* segment);
+void _mi_segments_try_purge(mi_segments_tld_t* tld, bool force);
 
 // page-queue.c
 void _mi_page_queue_push(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page);

@@ -186,6 +186,10 @@ typedef struct mi_segment_s {
   size_t   abandoned;                // pages abandoned (all of `used` once the owner exited)
   mi_memid_t memid;
   mi_slice_mask_t dirty_mask;        // slices written since the memory was last known zero
+  mi_slice_mask_t purge_mask;        // free dirty slices waiting for their purge (owner only)
+  long long purge_expire;            // when the pending purge is due
+  struct mi_segment_s* purge_next;   // link in the owner tld's list of segments with a pending purge
+  bool in_purge_list;
   struct mi_segment_s* abandoned_next; // link in the global abandoned list [shared, under lock]
   uint8_t* displaced_block;          // huge block outside this header's frame (see segment-map.c)
   mi_page_t slices[MI_SLICES_PER_SEGMENT + 1];
@@ -242,6 +246,7 @@ typedef struct mi_segments_tld_s {
   mi_span_queue_t spans[MI_SEGMENT_BIN_MAX + 1];  // free slice runs of this thread's segments
   size_t count;        // segments owned
   size_t peak_count;
+  struct mi_segment_s* purge_first;  // segments with a pending purge
 } mi_segments_tld_t;
 
 typedef struct mi_tld_s {
