@@ -1,11 +1,13 @@
-# Thin wrapper over CMake. Builds go to build/ (Release) and build-debug/ (SHARDALLOC_DEBUG=3).
+# Thin wrapper over CMake. Builds go to build/ (Release), build-debug/ (SHARDALLOC_DEBUG=3) and
+# build-tsan/ (ThreadSanitizer, `make test-tsan` only).
 BUILD       ?= build
 DEBUG_BUILD ?= build-debug
+TSAN_BUILD  ?= build-tsan
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX      ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all test test-release test-debug bench install clean format
+.PHONY: all test test-release test-debug test-tsan bench install clean format
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -22,6 +24,21 @@ test-debug:
 	cmake --build $(DEBUG_BUILD) -j $(JOBS)
 	cd $(DEBUG_BUILD) && ctest --output-on-failure --no-label-summary -j $(JOBS)
 
+# The multi-threaded tests (label tsan) under ThreadSanitizer: clang, SHARDALLOC_DEBUG=2, the
+# library without the malloc override (TSan owns malloc). Not part of `make test`; .ci/run runs it.
+test-tsan:
+	@command -v clang >/dev/null 2>&1 || { \
+	  echo "test-tsan: clang is required for the ThreadSanitizer build (apt-get install clang)" >&2; \
+	  exit 1; }
+	@[ -f "$$(clang -print-file-name=libclang_rt.tsan-$$(uname -m).a)" ] || { \
+	  echo "test-tsan: clang's ThreadSanitizer runtime is missing" \
+	       "(apt-get install libclang-rt-$$(clang -dumpversion | cut -d. -f1)-dev)" >&2; \
+	  exit 1; }
+	CC=clang CXX=clang++ cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSHARDALLOC_TSAN=ON -DSHARDALLOC_DEBUG=2 $(CMAKE_FLAGS)
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && ctest --output-on-failure --no-label-summary -L tsan -j2
+
 bench: all
 	$(BUILD)/bench/bench-small --compare
 
@@ -29,7 +46,7 @@ install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(DEBUG_BUILD)
+	rm -rf $(BUILD) $(DEBUG_BUILD) $(TSAN_BUILD)
 
 format:
 	clang-format -i include/*.h src/*.c src/*/*.h src/*/*.c test/*/*.c bench/*.c

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Only the first failures are printed in full: a broken size-class table would otherwise print a
    million lines and hide the first, most telling one. */
@@ -47,6 +48,19 @@ static inline uintptr_t t_addr(const void* p) { return (uintptr_t)t_launder(p); 
 static inline bool t_is_aligned(const void* p, size_t alignment) {
   return alignment == 0 || (t_addr(p) % alignment) == 0;
 }
+
+/* T_UNDER_TSAN: built with -fsanitize=thread. Its shadow memory (several bytes per byte of
+   application memory ever touched) stays resident, so RSS bounds cannot be checked there. */
+#if defined(__SANITIZE_THREAD__)
+#define T_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_UNDER_TSAN 1
+#endif
+#endif
+#ifndef T_UNDER_TSAN
+#define T_UNDER_TSAN 0
+#endif
 
 /* Quick mode (SHARDALLOC_TEST_QUICK=1, set by CMake for the SHARDALLOC_DEBUG>0 build, where every
    operation runs the full invariant checks) shrinks iteration counts, never the set of cases. */
@@ -256,5 +270,15 @@ static inline size_t t_find_nonzero(const void* p, size_t n) { return t_find_not
 #define T_KiB ((size_t)1024)
 #define T_MiB ((size_t)1024 * 1024)
 #define T_GiB ((size_t)1024 * 1024 * 1024)
+
+/* Resident set size of this process in bytes (0 if /proc is unavailable). */
+static inline size_t t_rss_bytes(void) {
+  FILE* f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, resident = 0;
+  if (f == NULL) return 0;
+  if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+  fclose(f);
+  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
 
 #endif

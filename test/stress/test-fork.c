@@ -225,14 +225,6 @@ static void child(int n) {
   _exit(atomic_load(&t_failed) == failed_before ? 0 : 1);
 }
 
-static size_t rss_bytes(void) {
-  FILE* f = fopen("/proc/self/statm", "r");
-  unsigned long size = 0, resident = 0;
-  if (f == NULL) return 0;
-  if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
-  fclose(f);
-  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 /* Waits for the child at most CHILD_WAIT_S; kills it after that. */
 static void wait_child(pid_t pid, int n) {
@@ -281,7 +273,7 @@ int main(void) {
     sched_yield();
 
   double child_time = 0;
-  size_t rss_start = rss_bytes();
+  size_t rss_start = t_rss_bytes();
   int forked = 0;
   for (int n = 0; n < forks; n++) {
     // The main thread keeps allocating between forks too.
@@ -297,7 +289,7 @@ int main(void) {
     wait_child(pid, n);
     child_time += t_now() - t0;
     forked++;
-    size_t rss = rss_bytes();
+    size_t rss = t_rss_bytes();
     if ((n + 1) % (forks / 4) == 0)
       t_section("%d children done; parent RSS %.1f MiB", n + 1, (double)rss / (double)T_MiB);
     // A parent that keeps growing makes every fork slower and can exhaust the machine.

@@ -43,14 +43,6 @@ static atomic_ullong n_alloc, n_free_thread, n_free_relay;
 
 static uint64_t seed_of(const void* p, size_t size) { return t_mix64(t_addr(p) ^ (size << 40)); }
 
-static size_t rss_bytes(void) {
-  FILE* f = fopen("/proc/self/statm", "r");
-  unsigned long size = 0, resident = 0;
-  if (f == NULL) return 0;
-  if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
-  fclose(f);
-  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 static double mib(size_t bytes) { return (double)bytes / (double)T_MiB; }
 
@@ -158,13 +150,13 @@ static bool run_phase(const char* name, size_t n, size_t concurrent, void* (*fn)
     if (i % FREE_BATCH == 0) swept += sweep();
     if (i == tenth) {
       t_first = t_now() - t_start;
-      rss_early = rss_bytes();
+      rss_early = t_rss_bytes();
     }
     if (i == n - tenth) t_last_start = t_now();
     if (i >= tenth && i % tenth == 0)
-      t_section("%s: after %zu threads: RSS %.1f MiB", name, i, mib(rss_bytes()));
+      t_section("%s: after %zu threads: RSS %.1f MiB", name, i, mib(t_rss_bytes()));
     if (i > tenth && i % RSS_WATCH == 0) {
-      size_t rss = rss_bytes();
+      size_t rss = t_rss_bytes();
       ok = CHECK(rss <= rss_early + RSS_RUNAWAY,
                  "%s: RSS %.1f MiB after %zu threads, %.1f MiB after %zu: runaway growth, phase "
                  "stopped (memory of exited threads is not reused)",
@@ -182,7 +174,7 @@ static bool run_phase(const char* name, size_t n, size_t concurrent, void* (*fn)
     pthread_join(th[k % concurrent], NULL);
   double t_last = t_now() - t_last_start;
   swept += sweep();
-  size_t rss_end = rss_bytes();
+  size_t rss_end = t_rss_bytes();
   pthread_attr_destroy(&attr);
   if (!ok) return false;
 

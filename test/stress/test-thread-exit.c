@@ -35,14 +35,6 @@ static atomic_ullong n_alloc, n_free_local, n_huge;
 
 static uint64_t seed_of(const void* p, size_t size) { return t_mix64(t_addr(p) + size * 131); }
 
-static size_t rss_bytes(void) {
-  FILE* f = fopen("/proc/self/statm", "r");
-  unsigned long size = 0, resident = 0;
-  if (f == NULL) return 0;
-  if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
-  fclose(f);
-  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 static size_t random_size(uint64_t* rng) {
   uint64_t r = t_rand(rng) % 100;
@@ -140,7 +132,7 @@ int main(void) {
       rounds, THREADS, MAX_BLOCKS);
   size_t* rss = calloc((size_t)rounds, sizeof(size_t));  // bookkeeping, not under test
   if (!CHECK_NOT_NULL(rss, "calloc failed")) return t_end();
-  size_t rss_start = rss_bytes();
+  size_t rss_start = t_rss_bytes();
   unsigned long long handed = 0, done_calls = 0;
   for (int r = 0; r < rounds; r++) {
     pthread_t th[THREADS];
@@ -162,13 +154,13 @@ int main(void) {
       }
       h->count = 0;
     }
-    rss[r] = rss_bytes();
+    rss[r] = t_rss_bytes();
     if ((r + 1) % quarter == 0 || r == WARMUP_ROUNDS - 1)
       t_section("after round %3d: RSS %.1f MiB", r + 1, mib(rss[r]));
   }
   size_t rss_end = rss[rounds - 1];
   mi_collect(true);
-  size_t rss_collected = rss_bytes();
+  size_t rss_collected = t_rss_bytes();
 
   unsigned long long a = atomic_load(&n_alloc), fl = atomic_load(&n_free_local);
   t_section(
