@@ -73,6 +73,10 @@ static bool mi_arena_reserve(void) {
   arena->block_count = size / MI_ARENA_BLOCK_SIZE;
   arena->field_count = _mi_divide_up(arena->block_count, MI_BITMAP_FIELD_BITS);
   arena->memid = memid;
+  const size_t tail = arena->field_count * MI_BITMAP_FIELD_BITS - arena->block_count;
+  if (tail > 0) {  // bits past the end are permanently in use, so a search never stops on them
+    _mi_bitmap_claim(arena->blocks_inuse, tail, arena->block_count, NULL);
+  }
   const size_t count = mi_atomic_load_relaxed(&mi_arena_count);
   mi_atomic_store_release(&mi_arenas[count], arena);
   mi_atomic_store_release(&mi_arena_count, count + 1);
@@ -121,14 +125,15 @@ static long long mi_arena_purge_delay(void) {
   return mi_option_get(mi_option_purge_delay) * mi_option_get_clamp(mi_option_arena_purge_mult, 0, 1000);
 }
 
-// Purge one block now: claim it so nobody uses it meanwhile (skip it if somebody just did).
-static void mi_arena_purge_block(mi_arena_t* arena, size_t bit) {
+// Purge one block now: claim it so nobody uses it meanwhile. False if it is in use (its claimer
+// clears the purge bit, or its freer is about to release it).
+static bool mi_arena_purge_block(mi_arena_t* arena, size_t bit) {
   size_t claimed;
   const size_t field = bit / MI_BITMAP_FIELD_BITS;
   size_t map = mi_atomic_load_relaxed(&arena->blocks_inuse[field]);
   const size_t mask = (size_t)1 << (bit % MI_BITMAP_FIELD_BITS);
   do {
-    if ((map & mask) != 0) return;  // in use again: its claimer cleared (or will clear) the bit
+    if ((map & mask) != 0) return false;
   } while (!mi_atomic_cas_weak_acq_rel(&arena->blocks_inuse[field], &map, map | mask));
   claimed = bit;
   if (_mi_bitmap_clear(arena->blocks_purge, 1, claimed) &&
@@ -136,6 +141,7 @@ static void mi_arena_purge_block(mi_arena_t* arena, size_t bit) {
     _mi_bitmap_clear(arena->blocks_dirty, 1, claimed);  // reads as zero now
   }
   _mi_bitmap_unclaim(arena->blocks_inuse, 1, claimed);
+  return true;
 }
 
 static void mi_arena_try_purge(mi_arena_t* arena, long long now, bool force) {
@@ -143,13 +149,18 @@ static void mi_arena_try_purge(mi_arena_t* arena, long long now, bool force) {
   if (expire == 0 || (!force && now < expire)) return;
   // one thread purges an arena at a time: the one that resets the deadline
   if (!mi_atomic_cas_strong_acq_rel(&arena->purge_expire, &expire, 0)) return;
+  bool skipped = false;
   for (size_t f = 0; f < arena->field_count; f++) {
     size_t bits = mi_atomic_load_relaxed(&arena->blocks_purge[f]);
     while (bits != 0) {
       const size_t b = (size_t)__builtin_ctzll(bits);
       bits &= bits - 1;
-      mi_arena_purge_block(arena, f * MI_BITMAP_FIELD_BITS + b);
+      if (!mi_arena_purge_block(arena, f * MI_BITMAP_FIELD_BITS + b)) skipped = true;
     }
+  }
+  if (skipped) {  // a block still being released keeps its purge: try again after another delay
+    long long none = 0;
+    mi_atomic_cas_strong_acq_rel(&arena->purge_expire, &none, now + mi_arena_purge_delay());
   }
 }
 

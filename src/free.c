@@ -98,6 +98,9 @@ void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
 // A block that reached the owner through its heap's delayed list.
 void _mi_free_delayed_block(mi_block_t* block) {
   mi_page_t* page = _mi_segment_page_of(_mi_ptr_segment_checked(block), block);
+  // The pusher may still be between its two steps: wait for it (and disarm) before this free can
+  // retire the page, or its last CAS would land on a freed page.
+  _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, false);
   _mi_page_free_collect(page, false);
   mi_free_block_local(page, block);
 }

@@ -230,6 +230,9 @@ static void mi_heap_absorb(mi_heap_t* to, mi_heap_t* from) {
       page = next;
     }
   }
+  // retired pages moved along stay on the target's sweep
+  if (from->page_retired_min < to->page_retired_min) to->page_retired_min = from->page_retired_min;
+  if (from->page_retired_max > to->page_retired_max) to->page_retired_max = from->page_retired_max;
   from->page_retired_min = MI_BIN_FULL;
   from->page_retired_max = 0;
   mi_assert_internal(from->page_count == 0);

@@ -137,7 +137,12 @@ void _mi_page_use_delayed_free(mi_page_t* page, mi_delayed_t delay, bool overrid
 static bool mi_page_to_full(mi_page_t* page, mi_page_queue_t* pq) {
   mi_heap_t* heap = mi_page_heap(page);
   _mi_page_use_delayed_free(page, MI_USE_DELAYED_FREE, false);
-  if (mi_page_thread_free(page) != NULL) return false;
+  if (mi_page_thread_free(page) != NULL) {
+    // it has room after all: disarm (waiting out any delayed push already under way), so a page
+    // outside the full queue never sends frees to the heap, where they could outlive the page
+    _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, false);
+    return false;
+  }
   _mi_page_queue_remove(heap, pq, page);
   _mi_page_queue_push_back(heap, &heap->pages[MI_BIN_FULL], page);
   return true;

@@ -465,9 +465,10 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
   mi_segment_purge_list_remove(segment, tld);
   mi_segment_purge_now(segment);
   tld->count--;
-  mi_atomic_store_release(&segment->thread_id, 0);
+  // on the list and ownerless at once (under the lock), so a fork child sees one or the other
   pthread_mutex_lock(&mi_abandoned_lock);
   mi_abandoned_push_locked(segment);
+  mi_atomic_store_release(&segment->thread_id, 0);
   pthread_mutex_unlock(&mi_abandoned_lock);
 }
 
@@ -487,6 +488,7 @@ static mi_segment_t* mi_abandoned_pop(void) {
     mi_abandoned_first = segment->abandoned_next;
     if (mi_abandoned_first == NULL) mi_abandoned_last = NULL;
     segment->abandoned_next = NULL;
+    mi_atomic_store_release(&segment->thread_id, _mi_thread_id());  // owned before the unlock
     mi_atomic_sub_relaxed(&mi_abandoned_count, 1);
   }
   pthread_mutex_unlock(&mi_abandoned_lock);
