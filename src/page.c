@@ -354,12 +354,10 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
   heap->tld->stats.malloc_generic++;
   _mi_deferred_free(heap, false);
   _mi_heap_delayed_free_partial(heap);
-  // Exited threads' memory is taken over a segment at a time, even by a thread that needs no new
-  // segment: its empty pages go back to the OS, its live pages join this heap.
+  // Exited threads' memory that emptied meanwhile is released, a segment per tick (adoption
+  // happens only when a thread needs a segment).
   if (mi_unlikely(heap->generic_count % MI_RECLAIM_INTERVAL == 0)) {
-    if (!heap->no_reclaim && _mi_segment_abandoned_count() > 0) {
-      _mi_segment_try_reclaim_abandoned(heap, &heap->tld->segments);
-    }
+    if (_mi_segment_abandoned_count() > 0) _mi_segment_try_free_abandoned();
     _mi_segments_try_purge(&heap->tld->segments, false);  // free slices whose delay has passed
     _mi_arenas_try_purge(false);                          // freed arena blocks likewise
   }

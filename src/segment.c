@@ -349,12 +349,13 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
 
 static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
   mi_assert_internal(segment->used == 0 || segment->kind == MI_SEGMENT_HUGE);
-  if (segment->kind == MI_SEGMENT_NORMAL) {
-    // take the free spans out of the owner's queues
+  if (segment->kind == MI_SEGMENT_NORMAL && tld != NULL) {
+    // take the free spans out of the owner's queues (an unowned segment has none queued, and may
+    // still hold empty pages: see _mi_segment_try_free_abandoned)
     for (mi_page_t* slice = &segment->slices[segment->segment_info_slices];
          slice < mi_segment_slices_end(segment); slice += slice->slice_count) {
       mi_assert_internal(slice->block_size == 0 && slice->slice_count > 0);
-      if (tld != NULL) mi_segment_span_remove_from_queue(slice, tld);
+      mi_segment_span_remove_from_queue(slice, tld);
     }
   }
   if (tld != NULL) mi_segment_purge_list_remove(segment, tld);
@@ -461,9 +462,10 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
       if (slice->block_size == 0) mi_segment_span_remove_from_queue(slice, tld);
     }
   }
-  // its owner is gone: nobody will reuse the free spans soon, so they go back to the OS now
+  // A pending purge keeps its deadline and passes to the adopter (often the next thread, a few
+  // microseconds later, which reuses the slices); if the deadline has passed, purge now.
   mi_segment_purge_list_remove(segment, tld);
-  mi_segment_purge_now(segment);
+  if (segment->purge_expire <= _mi_prim_clock_now()) mi_segment_purge_now(segment);
   tld->count--;
   // on the list and ownerless at once (under the lock), so a fork child sees one or the other
   pthread_mutex_lock(&mi_abandoned_lock);
@@ -500,8 +502,13 @@ static mi_segment_t* mi_abandoned_pop(void) {
 static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segments_tld_t* tld) {
   mi_atomic_store_release(&segment->thread_id, _mi_thread_id());
   segment->abandoned = 0;
-  segment->in_purge_list = false;  // (purged when abandoned; a fork child may leave it set)
+  segment->in_purge_list = false;  // (a fork child may leave it set)
   segment->purge_next = NULL;
+  if (mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT)) {
+    segment->purge_next = tld->purge_first;  // inherit the pending purge and its deadline
+    tld->purge_first = segment;
+    segment->in_purge_list = true;
+  }
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
   // First queue the free spans and note the pages: freeing a page coalesces spans, so the walk
@@ -520,6 +527,41 @@ static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segmen
   mi_assert_internal(page_count == segment->used);
   // Only freeing the last page can release the segment, and the loop ends there.
   for (size_t i = 0; i < page_count; i++) _mi_page_reclaim(heap, &segment->slices[pages[i]]);
+}
+
+/* Visit the oldest abandoned segment without adopting it: collect the remote frees of its pages
+   and release it if nothing in it is live any more; otherwise it goes back to the list. This
+   returns exited threads' memory without long-lived threads hoarding sparse segments (which
+   scatters their new pages and starves new threads of segments to adopt). */
+bool _mi_segment_try_free_abandoned(void) {
+  mi_segment_t* segment = mi_abandoned_pop();  // ours while we look at it
+  if (segment == NULL) return false;
+  bool live = false;
+  if (segment->kind == MI_SEGMENT_HUGE) {
+    mi_page_t* page = &segment->slices[0];
+    _mi_page_free_collect(page, false);
+    live = (page->used > 0);
+  } else {
+    mi_page_t* end = mi_segment_slices_end(segment);
+    for (mi_page_t* slice = &segment->slices[segment->segment_info_slices]; slice < end;
+         slice += slice->slice_count) {
+      if (slice->block_size == 0) continue;
+      _mi_page_free_collect(slice, false);
+      if (slice->used > 0) live = true;
+    }
+  }
+  if (!live) {
+    segment->used = 0;  // every page is empty: the whole segment goes (its spans are in no queue)
+    segment->abandoned = 0;
+    mi_segment_free(segment, NULL);
+    return true;
+  }
+  if (segment->purge_expire <= _mi_prim_clock_now()) mi_segment_purge_now(segment);
+  pthread_mutex_lock(&mi_abandoned_lock);
+  mi_abandoned_push_locked(segment);
+  mi_atomic_store_release(&segment->thread_id, 0);
+  pthread_mutex_unlock(&mi_abandoned_lock);
+  return false;
 }
 
 bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld) {

@@ -102,6 +102,7 @@ mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t pag
 void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld);
 void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld);
 bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld);
+bool _mi_segment_try_free_abandoned(void);
 size_t _mi_segment_abandoned_count(void);
 mi_page_kind_t _mi_page_kind_of_size(size_t block_size);
 void _mi_segment_fork_lock(bool lock);
