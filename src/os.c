@@ -12,18 +12,6 @@ void _mi_os_init(void) { _mi_prim_mem_init(&mi_os_config); }
 
 size_t _mi_os_page_size(void) { return mi_os_config.page_size; }
 
-// Round an OS request up so that repeated requests of similar sizes reuse address ranges well,
-// with at most 1/8 waste: 4 KiB under 512 KiB, 64 KiB under 2 MiB, 256 KiB under 8 MiB, then 1 MiB.
-size_t _mi_os_good_alloc_size(size_t size) {
-  size_t align;
-  if (size < 512 * 1024) align = _mi_os_page_size();
-  else if (size < 2 * 1024 * 1024) align = 64 * 1024;
-  else if (size < 8 * 1024 * 1024) align = 256 * 1024;
-  else align = 1024 * 1024;
-  if (size >= SIZE_MAX - align) return size;  // overflow: let the caller fail
-  return _mi_align_up(size, align);
-}
-
 static void* mi_os_map(size_t size) {
   void* p = NULL;
   int err = _mi_prim_alloc(NULL, size, &p);

@@ -37,12 +37,6 @@ void _mi_random_init(mi_random_ctx_t* ctx) {
   ctx->state[1] = mi_splitmix64(&x) | 1;
 }
 
-void _mi_random_split(mi_random_ctx_t* ctx, mi_random_ctx_t* child) {
-  uint64_t x = _mi_random_next(ctx);
-  child->state[0] = mi_splitmix64(&x);
-  child->state[1] = mi_splitmix64(&x) | 1;
-}
-
 // xorshift128+ step with an output mix.
 uint64_t _mi_random_next(mi_random_ctx_t* ctx) {
   uint64_t s1 = ctx->state[0];

@@ -66,7 +66,6 @@ void*  _mi_os_alloc_aligned(size_t size, size_t alignment, mi_memid_t* memid);
 void   _mi_os_free(void* p, size_t size, mi_memid_t memid);
 bool   _mi_os_decommit(void* p, size_t size);
 bool   _mi_os_purge(void* p, size_t size);
-size_t _mi_os_good_alloc_size(size_t size);
 
 // bitmap.c: bitmaps of size_t fields; a claim of `count` bits never crosses a field.
 typedef _Atomic(size_t) mi_bitmap_field_t;
@@ -173,7 +172,6 @@ void _mi_deferred_free(mi_heap_t* heap, bool force);
 
 // random.c
 void     _mi_random_init(mi_random_ctx_t* ctx);
-void     _mi_random_split(mi_random_ctx_t* ctx, mi_random_ctx_t* child);
 uint64_t _mi_random_next(mi_random_ctx_t* ctx);
 uint64_t _mi_random_weak(uint64_t extra);
 
