@@ -8,7 +8,7 @@
 #define MI_MAX_CANDIDATE_SEARCH 8     // pages examined per search before taking a fresh one
 #define MI_RETIRE_CYCLES_SMALL  16    // slow-path sweeps an empty small page survives
 #define MI_RETIRE_CYCLES_LARGE  3
-#define MI_RECLAIM_INTERVAL     64    // slow-path calls between adoptions of abandoned segments
+#define MI_ABANDONED_VISIT_INTERVAL 64  // slow-path calls between visits of abandoned segments
 #define MI_BIN_SMALL_OBJ_MAX    (MI_BIN_SMALL_STEPS + 8 * (13 - 7))  // bin of the 8 KiB class
 _Static_assert(MI_SMALL_OBJ_SIZE_MAX == 8192, "MI_BIN_SMALL_OBJ_MAX assumes 8 KiB small objects");
 
@@ -356,7 +356,7 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
   _mi_heap_delayed_free_partial(heap);
   // Exited threads' memory that emptied meanwhile is released, a segment per tick (adoption
   // happens only when a thread needs a segment).
-  if (mi_unlikely(heap->generic_count % MI_RECLAIM_INTERVAL == 0)) {
+  if (mi_unlikely(heap->generic_count % MI_ABANDONED_VISIT_INTERVAL == 0)) {
     if (_mi_segment_abandoned_count() > 0) _mi_segment_try_free_abandoned();
     _mi_segments_try_purge(&heap->tld->segments, false);  // free slices whose delay has passed
     _mi_arenas_try_purge(false);                          // freed arena blocks likewise
