@@ -318,6 +318,36 @@ mi_decl_nodiscard mi_decl_export void* mi_heap_recalloc_aligned_at(mi_heap_t* he
                                                                    size_t offset) mi_attr_noexcept
     mi_attr_alloc_size2(3, 4);
 
+/* C++ semantics, for operator new and for C++ code that calls the allocator directly: when
+   memory runs out, std::get_new_handler()'s handler is called and the allocation retried while
+   one is installed; without one, std::bad_alloc is thrown (the nothrow forms return NULL). In a
+   program without the C++ runtime there is nothing to throw: the process aborts with a message.
+   mi_new_n and mi_new_reallocn throw std::bad_alloc at once when count * size overflows.
+   mi_new_realloc leaves p untouched when it throws. */
+mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_new(size_t size) mi_attr_malloc
+    mi_attr_alloc_size(1);
+mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_new_aligned(size_t size,
+                                                                       size_t alignment)
+    mi_attr_malloc mi_attr_alloc_size(1) mi_attr_alloc_align(2);
+mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_new_nothrow(size_t size)
+    mi_attr_noexcept mi_attr_malloc mi_attr_alloc_size(1);
+mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_new_aligned_nothrow(
+    size_t size, size_t alignment) mi_attr_noexcept mi_attr_malloc mi_attr_alloc_size(1)
+    mi_attr_alloc_align(2);
+mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_new_n(size_t count, size_t size)
+    mi_attr_malloc mi_attr_alloc_size2(1, 2);
+mi_decl_nodiscard mi_decl_export void* mi_new_realloc(void* p, size_t newsize)
+    mi_attr_alloc_size(2);
+mi_decl_nodiscard mi_decl_export void* mi_new_reallocn(void* p, size_t newcount, size_t size)
+    mi_attr_alloc_size2(2, 3);
+mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_heap_alloc_new(mi_heap_t* heap,
+                                                                          size_t size)
+    mi_attr_malloc mi_attr_alloc_size(2);
+mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_heap_alloc_new_n(mi_heap_t* heap,
+                                                                            size_t count,
+                                                                            size_t size)
+    mi_attr_malloc mi_attr_alloc_size2(2, 3);
+
 /* Ownership queries. mi_heap_contains_block: p is a block allocated in heap. mi_heap_check_owned
    and mi_check_owned (default heap): p points anywhere into that heap's pages (may be slow).
    mi_is_in_heap_region: p lies in memory shardalloc manages for any heap. */

@@ -123,9 +123,11 @@ static void* mi_heap_realloc_zero_aligned_at(mi_heap_t* heap, void* p, size_t ne
   }
   if (p == NULL) return mi_heap_malloc_zero_aligned_at(heap, newsize, alignment, offset, zero);
   if (mi_unlikely(!mi_is_in_heap_region(p))) {
-    _mi_warning_message("realloc of a pointer that shardalloc did not allocate: %p", p);
-    errno = EINVAL;
-    return NULL;
+    size_t carry;
+    if (!_mi_realloc_foreign_size(p, newsize, &carry)) return NULL;
+    void* newp = mi_heap_malloc_zero_aligned_at(heap, newsize, alignment, offset, zero);
+    if (newp != NULL && carry > 0) memcpy(newp, p, carry);
+    return newp;
   }
   const size_t size = mi_usable_size(p);
   if (newsize <= size && newsize >= (size - (size / 2)) && newsize > 0 &&

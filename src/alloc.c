@@ -114,6 +114,25 @@ void* mi_urealloc(void* p, size_t newsize, size_t* block_size_pre,
 }
 
 /* ---------------------------------------------------------------------------------------------
+   realloc of a pointer shardalloc did not allocate: memory the dynamic loader handed out before
+   the allocator was bound, or another allocator's. Its size is unknown, so the new block receives
+   every byte readable from p, up to the new size: the old contents are at most that long, and
+   bytes past them are indeterminate in realloc's contract anyway. p is left alone (not ours to
+   free). False, with errno EINVAL, when p is not readable memory at all.
+--------------------------------------------------------------------------------------------- */
+bool _mi_realloc_foreign_size(const void* p, size_t newsize, size_t* carry) {
+  _mi_warning_message("realloc of a pointer that shardalloc did not allocate: %p (copied, not freed)",
+                      p);
+  if (_mi_prim_readable_bytes(p, 1) == 0) {
+    _mi_error_message(EINVAL, "realloc of an invalid pointer %p", p);
+    errno = EINVAL;
+    return false;
+  }
+  *carry = _mi_prim_readable_bytes(p, newsize);
+  return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
    realloc. In place when the new size fits the block and uses at least half of it; otherwise a
    new block, a copy and a free. On failure the old block is untouched. With `zero`, the bytes
    past the old usable size read as zero (valid for blocks that were allocated zeroed).
@@ -121,10 +140,11 @@ void* mi_urealloc(void* p, size_t newsize, size_t* block_size_pre,
 void* _mi_heap_realloc_zero(mi_heap_t* heap, void* p, size_t newsize, bool zero) {
   if (p == NULL) return _mi_heap_malloc_zero(heap, newsize, zero);
   if (mi_unlikely(!mi_is_in_heap_region(p))) {
-    // A block from another allocator: we cannot know its size, so we refuse rather than lose data.
-    _mi_warning_message("realloc of a pointer that shardalloc did not allocate: %p", p);
-    errno = EINVAL;
-    return NULL;
+    size_t carry;
+    if (!_mi_realloc_foreign_size(p, newsize, &carry)) return NULL;
+    void* newp = _mi_heap_malloc_zero(heap, newsize, zero);
+    if (newp != NULL && carry > 0) memcpy(newp, p, carry);
+    return newp;
   }
   const size_t size = _mi_usable_size(p, "mi_realloc");
   if (mi_likely(newsize <= size && newsize >= (size / 2) && newsize > 0)) return p;

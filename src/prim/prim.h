@@ -51,6 +51,10 @@ bool _mi_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(
 // Give the processor to another thread (a wait that may take a while).
 void _mi_prim_thread_yield(void);
 
+// How many bytes from p, at most max, lie in readable memory of the process (0 if p itself is
+// not readable). Slow (reads /proc/self/maps); for pointers of unknown origin only.
+size_t _mi_prim_readable_bytes(const void* p, size_t max);
+
 // Process figures for statistics; any pointer may be NULL.
 void _mi_prim_process_info(size_t* current_rss, size_t* peak_rss, size_t* page_faults);
 

@@ -191,6 +191,80 @@ bool _mi_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(
 void _mi_prim_thread_yield(void) { sched_yield(); }
 
 /* ---------------------------------------------------------------------------------------------
+   Readable extent of a pointer of unknown origin: the readable mappings of /proc/self/maps that
+   run contiguously from p. Parsed from a stack buffer (no malloc: this runs inside realloc).
+   Without /proc, mincore() finds the mapped pages instead (it cannot see PROT_NONE, which heap
+   memory of another allocator never is).
+--------------------------------------------------------------------------------------------- */
+static bool parse_hex(const char** s, uintptr_t* value) {
+  uintptr_t v = 0;
+  const char* q = *s;
+  for (;; q++) {
+    const char c = *q;
+    if (c >= '0' && c <= '9') v = (v << 4) | (uintptr_t)(c - '0');
+    else if (c >= 'a' && c <= 'f') v = (v << 4) | (uintptr_t)(c - 'a' + 10);
+    else break;
+  }
+  if (q == *s) return false;
+  *s = q;
+  *value = v;
+  return true;
+}
+
+// One line "start-end perms ...": updates *reach, the readable end reached so far from `from`.
+static void maps_line(const char* line, uintptr_t from, uintptr_t* reach) {
+  uintptr_t start, end;
+  if (!parse_hex(&line, &start) || *line++ != '-' || !parse_hex(&line, &end) || *line++ != ' ') {
+    return;
+  }
+  if (line[0] != 'r') return;
+  const uintptr_t at = (*reach != 0 ? *reach : from);  // the next byte we need
+  if (start <= at && at < end) *reach = end;
+}
+
+static bool readable_from_maps(uintptr_t from, uintptr_t* reach) {
+  const int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  size_t len = 0;
+  for (;;) {
+    const ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += (size_t)n;
+    buf[len] = 0;
+    char* line = buf;
+    char* nl;
+    while ((nl = strchr(line, '\n')) != NULL) {  // mappings come sorted by address
+      *nl = 0;
+      maps_line(line, from, reach);
+      line = nl + 1;
+    }
+    len = (size_t)(buf + len - line);
+    memmove(buf, line, len);
+    if (len == sizeof(buf) - 1) len = 0;  // a line longer than the buffer: only its path is lost
+  }
+  close(fd);
+  return true;
+}
+
+size_t _mi_prim_readable_bytes(const void* p, size_t max) {
+  const uintptr_t from = (uintptr_t)p;
+  if (from == 0 || max == 0) return 0;
+  uintptr_t reach = 0;
+  if (!readable_from_maps(from, &reach)) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    unsigned char resident;
+    const uintptr_t limit = (max > UINTPTR_MAX - from ? UINTPTR_MAX : from + max);
+    uintptr_t at = from & ~(page - 1);
+    while (at < limit && mincore((void*)at, page, &resident) == 0) at += page;
+    reach = (at > from ? at : 0);
+  }
+  if (reach <= from) return 0;
+  return (reach - from < max ? (size_t)(reach - from) : max);
+}
+
+/* ---------------------------------------------------------------------------------------------
    Process information
 --------------------------------------------------------------------------------------------- */
 void _mi_prim_process_info(size_t* current_rss, size_t* peak_rss, size_t* page_faults) {

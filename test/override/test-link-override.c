@@ -15,7 +15,11 @@
 #include "testutil.h"
 
 #if defined(LINK_STATIC)
+#if defined(LINK_STATIC_FULL)
+#define LINK_KIND "static-full"
+#else
 #define LINK_KIND "static"
+#endif
 #else
 #define LINK_KIND "dynamic"
 #endif
