@@ -79,7 +79,8 @@ static void mi_free_block_mt(mi_page_t* page, mi_block_t* block) {
 }
 
 void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
-  const bool is_local = (_mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id));
+  const uintptr_t owner = mi_atomic_load_relaxed(&segment->thread_id);
+  const bool is_local = (_mi_thread_id() == owner);
 #if SA_DEBUG >= 1
   if (mi_unlikely(!mi_check_is_block(page, p, is_local))) {
     _mi_error_message(EINVAL, "free of an invalid pointer %p", p);
@@ -92,6 +93,9 @@ void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
   } else {
     // Cheap enough, and needs no trust in p: another thread always maps back to the block start.
     mi_free_block_mt(page, _mi_page_ptr_unalign(page, p));
+    // Into an exited thread's segment: this thread may be the only one still freeing that memory.
+    // (owner was read before the push: after it the segment may already be gone)
+    if (mi_unlikely(owner == 0)) _mi_heap_abandoned_free_tick();
   }
 }
 

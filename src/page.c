@@ -8,7 +8,10 @@
 #define MI_MAX_CANDIDATE_SEARCH 8     // pages examined per search before taking a fresh one
 #define MI_RETIRE_CYCLES_SMALL  16    // slow-path sweeps an empty small page survives
 #define MI_RETIRE_CYCLES_LARGE  3
-#define MI_ABANDONED_VISIT_INTERVAL 64  // slow-path calls between visits of abandoned segments
+#define MI_TICK_INTERVAL_MS 5   // periodic work of the slow path at most this often
+#define MI_TICK_VISITS      16  // abandoned segments visited per tick, at most
+#define MI_TICK_CHECK_CALLS 4   // slow-path calls per look at the clock
+#define MI_TICK_CHECK_FREES 64  // frees into abandoned segments per look at the clock
 #define MI_BIN_SMALL_OBJ_MAX    (MI_BIN_SMALL_STEPS + 8 * (13 - 7))  // bin of the 8 KiB class
 _Static_assert(MI_SMALL_OBJ_SIZE_MAX == 8192, "MI_BIN_SMALL_OBJ_MAX assumes 8 KiB small objects");
 
@@ -338,6 +341,29 @@ static mi_page_t* mi_find_page(mi_heap_t* heap, size_t size, size_t huge_alignme
   return mi_page_queue_find_free(heap, pq, true);
 }
 
+/* Periodic work, on the slow path of any thread that allocates (time-based, so that a thread that
+   allocates little still does it): purge this thread's free slices and the process's freed arena
+   blocks whose delay has passed, and visit a few abandoned segments, which returns exited
+   threads' memory as it empties (adoption happens only when a thread needs a segment). */
+static mi_decl_noinline void mi_heap_tick(mi_heap_t* heap, long long now) {
+  heap->tld->tick_next = now + MI_TICK_INTERVAL_MS;
+  size_t visits = _mi_segment_abandoned_count();
+  if (visits > MI_TICK_VISITS) visits = MI_TICK_VISITS;
+  while (visits-- > 0) _mi_segment_try_free_abandoned();
+  _mi_segments_try_purge(&heap->tld->segments, false);
+  _mi_arenas_try_purge(false);
+}
+
+// A thread that frees into abandoned segments ticks too, so that memory of exited threads is
+// returned while the thread frees it, even if it hardly allocates.
+void _mi_heap_abandoned_free_tick(void) {
+  mi_heap_t* heap = mi_prim_get_default_heap();
+  if (!mi_heap_is_initialized(heap)) return;
+  if ((++heap->tld->abandoned_frees % MI_TICK_CHECK_FREES) != 0) return;
+  const long long now = _mi_prim_clock_now();
+  if (now >= heap->tld->tick_next) mi_heap_tick(heap, now);
+}
+
 // The malloc slow path: initialise the thread if needed, do the periodic work, find a page.
 void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_alignment,
                          size_t align_offset) {
@@ -349,17 +375,13 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
     _mi_error_message(ENOMEM, "allocation request is too large (%zu bytes)", size);
     return mi_enomem();
   }
-  heap->generic_count++;
   heap->tld->heartbeat++;
   heap->tld->stats.malloc_generic++;
   _mi_deferred_free(heap, false);
   _mi_heap_delayed_free_partial(heap);
-  // Exited threads' memory that emptied meanwhile is released, a segment per tick (adoption
-  // happens only when a thread needs a segment).
-  if (mi_unlikely(heap->generic_count % MI_ABANDONED_VISIT_INTERVAL == 0)) {
-    if (_mi_segment_abandoned_count() > 0) _mi_segment_try_free_abandoned();
-    _mi_segments_try_purge(&heap->tld->segments, false);  // free slices whose delay has passed
-    _mi_arenas_try_purge(false);                          // freed arena blocks likewise
+  if ((heap->tld->heartbeat % MI_TICK_CHECK_CALLS) == 0) {  // the clock costs a few ns
+    const long long now = _mi_prim_clock_now();
+    if (now >= heap->tld->tick_next) mi_heap_tick(heap, now);
   }
 
   mi_page_t* page = mi_find_page(heap, size, huge_alignment, align_offset);

@@ -57,11 +57,13 @@ static void mi_segment_purge_now(mi_segment_t* segment) {
   memset(&segment->purge_mask, 0, sizeof(segment->purge_mask));
 }
 
-// [idx, idx+count) became free: schedule its dirty slices for purging.
+// [idx, idx+count) became free: schedule its dirty slices for purging. An owned segment joins its
+// owner's purge list; an abandoned one (tld NULL) keeps the deadline for the next visit.
 static void mi_segment_schedule_purge(mi_segment_t* segment, size_t idx, size_t count,
                                       mi_segments_tld_t* tld) {
   const long delay = mi_option_get(mi_option_purge_delay);
   if (delay < 0 || segment->kind != MI_SEGMENT_NORMAL) return;
+  const bool was_pending = mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT);
   bool any = false;
   for (size_t i = idx; i < idx + count; i++) {
     if (mi_slice_mask_any(&segment->dirty_mask, i, 1)) {
@@ -72,6 +74,10 @@ static void mi_segment_schedule_purge(mi_segment_t* segment, size_t idx, size_t 
   if (!any) return;
   if (delay == 0) {
     mi_segment_purge_now(segment);
+    return;
+  }
+  if (tld == NULL) {
+    if (!was_pending) segment->purge_expire = _mi_prim_clock_now() + delay;
     return;
   }
   if (!segment->in_purge_list) {
@@ -139,7 +145,7 @@ static mi_page_t* mi_segment_slices_end(mi_segment_t* segment) {
   return &segment->slices[segment->segment_slices];
 }
 
-// Mark [idx, idx+count) as one free span and, if the segment is owned, queue it.
+// Mark [idx, idx+count) as one free span, queue it if the segment is owned, schedule its purge.
 static void mi_segment_span_free(mi_segment_t* segment, size_t idx, size_t count,
                                  mi_segments_tld_t* tld) {
   mi_assert_internal(idx + count <= segment->segment_slices && count > 0);
@@ -155,18 +161,20 @@ static void mi_segment_span_free(mi_segment_t* segment, size_t idx, size_t count
   }
   if (tld != NULL) {
     mi_span_queue_push(mi_span_queue_for(count, tld), first);
-    mi_segment_schedule_purge(segment, idx, count, tld);
   } else {
     first->next = first->prev = NULL;
   }
+  mi_segment_schedule_purge(segment, idx, count, tld);
 }
 
 static void mi_segment_span_remove_from_queue(mi_page_t* slice, mi_segments_tld_t* tld) {
   mi_assert_internal(slice->block_size == 0 && slice->slice_count > 0);
+  if (tld == NULL) return;  // an abandoned segment's spans are in no queue
   mi_span_queue_delete(mi_span_queue_for(slice->slice_count, tld), slice);
 }
 
-// Free the span of `slice` (a page being released), merging it with free neighbours.
+// Free the span of `slice` (a page being released), merging it with free neighbours. tld is
+// NULL for an abandoned segment, visited by another thread.
 static void mi_segment_span_free_coalesce(mi_segment_t* segment, mi_page_t* slice,
                                           mi_segments_tld_t* tld) {
   size_t count = slice->slice_count;
@@ -411,9 +419,8 @@ mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t pag
   return mi_segments_page_find_and_allocate(slices, tld);
 }
 
-// Return a page (all its blocks free) to its segment; release the segment when it is empty.
-void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld) {
-  mi_segment_t* segment = _mi_page_segment(page);
+// A page with no live block stops being one (its slices become a free span next).
+static void mi_segment_page_clear(mi_segment_t* segment, mi_page_t* page) {
   mi_assert_internal(segment->used > 0);
   page->free = page->local_free = NULL;
   page->used = page->capacity = page->reserved = 0;
@@ -421,6 +428,12 @@ void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld) {
   mi_atomic_store_relaxed(&page->xthread_free, 0);
   mi_atomic_store_relaxed(&page->xheap, 0);
   segment->used--;
+}
+
+// Return a page (all its blocks free) to its segment; release the segment when it is empty.
+void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld) {
+  mi_segment_t* segment = _mi_page_segment(page);
+  mi_segment_page_clear(segment, page);
   if (segment->kind == MI_SEGMENT_HUGE) {
     mi_segment_free(segment, tld);
     return;
@@ -529,10 +542,11 @@ static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segmen
   for (size_t i = 0; i < page_count; i++) _mi_page_reclaim(heap, &segment->slices[pages[i]]);
 }
 
-/* Visit the oldest abandoned segment without adopting it: collect the remote frees of its pages
-   and release it if nothing in it is live any more; otherwise it goes back to the list. This
-   returns exited threads' memory without long-lived threads hoarding sparse segments (which
-   scatters their new pages and starves new threads of segments to adopt). */
+/* Visit the oldest abandoned segment without adopting it: collect the remote frees of its pages;
+   pages that emptied become free spans, purged once purge_delay has passed since (at a later
+   visit); the segment is released when nothing in it is live any more, else it goes back to the
+   list. This returns exited threads' memory without long-lived threads hoarding sparse segments
+   (which scatters their new pages and starves new threads of segments to adopt). */
 bool _mi_segment_try_free_abandoned(void) {
   mi_segment_t* segment = mi_abandoned_pop();  // ours while we look at it
   if (segment == NULL) return false;
@@ -542,13 +556,23 @@ bool _mi_segment_try_free_abandoned(void) {
     _mi_page_free_collect(page, false);
     live = (page->used > 0);
   } else {
+    // Note the empty pages first: freeing one coalesces spans, which the walk must not see.
+    uint16_t empty[MI_SLICES_PER_SEGMENT];
+    size_t empty_count = 0;
     mi_page_t* end = mi_segment_slices_end(segment);
     for (mi_page_t* slice = &segment->slices[segment->segment_info_slices]; slice < end;
          slice += slice->slice_count) {
       if (slice->block_size == 0) continue;
       _mi_page_free_collect(slice, false);
-      if (slice->used > 0) live = true;
+      if (slice->used == 0) empty[empty_count++] = (uint16_t)mi_slice_index(segment, slice);
     }
+    for (size_t i = 0; i < empty_count; i++) {
+      mi_page_t* page = &segment->slices[empty[i]];
+      mi_segment_page_clear(segment, page);
+      segment->abandoned--;
+      mi_segment_span_free_coalesce(segment, page, NULL);
+    }
+    live = (segment->used > 0);
   }
   if (!live) {
     segment->used = 0;  // every page is empty: the whole segment goes (its spans are in no queue)

@@ -143,6 +143,7 @@ uintptr_t _mi_heap_random_next(mi_heap_t* heap);
 void    _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) mi_decl_noinline;
 void    _mi_free_foreign(void* p) mi_decl_noinline;
 void*   _mi_new_retry(size_t size, bool nothrow) mi_decl_noinline;  // after malloc failed in new
+void    _mi_heap_abandoned_free_tick(void) mi_decl_noinline;
 void    _mi_free_delayed_block(mi_block_t* block);
 size_t  _mi_usable_size(const void* p, const char* msg);
 bool    _mi_realloc_foreign_size(const void* p, size_t newsize, size_t* carry);

@@ -251,6 +251,8 @@ typedef struct mi_segments_tld_s {
 
 typedef struct mi_tld_s {
   unsigned long long heartbeat;   // slow-path calls, handed to deferred-free callbacks
+  long long tick_next;            // clock (ms) at which the slow path next does periodic work
+  unsigned long abandoned_frees;  // frees into abandoned segments (they tick too)
   bool recurse;                   // inside a deferred-free callback
   mi_heap_t* heap_backing;        // the thread's default heap, freed at thread exit
   mi_heap_t* heaps;               // all heaps of the thread (list through heap->next)
@@ -275,7 +277,6 @@ struct mi_heap_s {
   size_t page_count;               // pages in all queues
   size_t page_retired_min;         // bins that may hold retired pages: [min, max]
   size_t page_retired_max;
-  long   generic_count;            // slow-path calls, for periodic work
   mi_heap_t* next;                 // next heap of the same thread
   bool   no_reclaim;               // do not adopt abandoned pages (first-class heaps)
   uint8_t tag;
