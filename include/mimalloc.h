@@ -420,6 +420,25 @@ mi_decl_export void mi_register_output(mi_output_fun* out, void* arg) mi_attr_no
 mi_decl_export void mi_register_error(mi_error_fun* fun, void* arg) mi_attr_noexcept;
 mi_decl_export void mi_register_deferred_free(mi_deferred_free_fun* deferred_free,
                                               void* arg) mi_attr_noexcept;
+/* Statistics, process-wide: what shardalloc reserved from and returned to the OS, segments,
+   pages, arenas, threads, and the process's times, page faults and RSS, in mimalloc's v2 layout
+   through `out` (NULL: the registered output function, default stderr). mi_stats_print's
+   argument is an mi_output_fun* or NULL. mi_thread_stats_print_out prints the calling thread's
+   own pages and slow-path calls. mi_stats_reset restarts totals and peaks from the current
+   figures; mi_stats_merge has nothing to do (statistics are kept process-wide as they happen).
+   MIMALLOC_SHOW_STATS=1 prints them at exit. */
+mi_decl_export void mi_stats_print(void* out) mi_attr_noexcept;
+mi_decl_export void mi_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept;
+mi_decl_export void mi_thread_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept;
+mi_decl_export void mi_stats_reset(void) mi_attr_noexcept;
+mi_decl_export void mi_stats_merge(void) mi_attr_noexcept;
+/* Process figures; any pointer may be NULL. The commit figures are the memory shardalloc holds
+   from the OS (mapped; purged parts included), current and peak. */
+mi_decl_export void mi_process_info(size_t* elapsed_msecs, size_t* user_msecs,
+                                    size_t* system_msecs, size_t* current_rss, size_t* peak_rss,
+                                    size_t* current_commit, size_t* peak_commit,
+                                    size_t* page_faults) mi_attr_noexcept;
+
 /* Prints every option and its current value through the output function. */
 mi_decl_export void mi_options_print(void) mi_attr_noexcept;
 

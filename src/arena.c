@@ -80,6 +80,7 @@ static bool mi_arena_reserve(void) {
   const size_t count = mi_atomic_load_relaxed(&mi_arena_count);
   mi_atomic_store_release(&mi_arenas[count], arena);
   mi_atomic_store_release(&mi_arena_count, count + 1);
+  mi_stat_increase(arenas, 1);
   _mi_verbose_message("reserved arena %zu: %zu MiB at %p", count, size / (1024 * 1024), start);
   return true;
 }

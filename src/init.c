@@ -78,6 +78,7 @@ static void mi_thread_heap_install(mi_heap_t* heap) {
   _mi_heap_set_default_direct(heap);
   _mi_prim_thread_associate_default_heap(heap);  // may allocate in libc: the heap is ready now
   mi_atomic_add_relaxed(&mi_thread_count, 1);
+  mi_stat_increase(threads, 1);
 }
 
 void mi_thread_init(void) mi_attr_noexcept {
@@ -115,9 +116,11 @@ static void mi_thread_done_ex(mi_heap_t* heap) {
                         _mi_segment_abandoned_count());
   }
   mi_assert_internal(tld->segments.count == 0);
+  _mi_stats_flush(tld);
   (void)tld;
   _mi_heap_set_default_direct(&_mi_heap_empty);
   mi_atomic_sub_relaxed(&mi_thread_count, 1);
+  mi_stat_decrease(threads, 1);
   if (heap != &_mi_heap_main) {
     mi_thread_data_free((mi_thread_data_t*)heap);  // heap is the first member
   } else {
@@ -165,6 +168,7 @@ void mi_process_init(void) mi_attr_noexcept {
   int expected = 0;
   if (!atomic_compare_exchange_strong(&mi_process_state, &expected, 1)) return;
   _mi_os_init();
+  _mi_stats_init();
   _mi_options_init();
   uint64_t secret = 0;
   if (!_mi_prim_random_buf(&secret, sizeof(secret))) secret = _mi_random_weak((uintptr_t)&secret);
@@ -189,6 +193,9 @@ void mi_process_done(void) mi_attr_noexcept {
   if (!_mi_process_is_initialized() || atomic_exchange(&done, 1)) return;
   // Other threads may still run and free into our heap: it is never destroyed.
   if (mi_prim_get_default_heap() == &_mi_heap_main) mi_collect(false);
+  if (mi_option_is_enabled(mi_option_show_stats) || mi_option_is_enabled(mi_option_verbose)) {
+    mi_stats_print(NULL);
+  }
   _mi_verbose_message("process done: %zu thread(s) still running",
                       mi_atomic_load_relaxed(&mi_thread_count));
 }

@@ -28,7 +28,7 @@ typedef struct mi_option_desc_s {
 
 static mi_option_desc_t mi_options[_mi_option_last] = {
     MI_OPT(show_errors, SA_DEBUG > 0 ? 1 : 0, NULL, false, true),
-    MI_OPT(show_stats, 0, NULL, false, false),
+    MI_OPT(show_stats, 0, NULL, false, true),
     MI_OPT(verbose, 0, NULL, false, true),
     MI_OPT(eager_commit, 1, NULL, false, false),
     MI_OPT(arena_eager_commit, 2, "eager_region_commit", false, false),

@@ -1,12 +1,9 @@
 /* OS memory layer: page-rounded and aligned mappings, release, decommit. Calls only the platform
- * layer (prim). Keeps process-wide counters of what is mapped, read by statistics. Thread-safe:
+ * layer (prim). Counts what is mapped and purged in the process-wide statistics. Thread-safe:
  * no state besides the configuration (written once at start) and atomic counters. */
 #include "internal/internal.h"
 
 static mi_os_config_t mi_os_config = {4096, 2 * 1024 * 1024, true};
-
-static _Atomic(size_t) mi_os_reserved;    // bytes currently mapped
-static _Atomic(size_t) mi_os_mmap_calls;
 
 void _mi_os_init(void) { _mi_prim_mem_init(&mi_os_config); }
 
@@ -19,8 +16,8 @@ static void* mi_os_map(size_t size) {
     _mi_warning_message("unable to map %zu bytes from the OS (error %d)", size, err);
     return NULL;
   }
-  mi_atomic_add_relaxed(&mi_os_reserved, size);
-  mi_atomic_add_relaxed(&mi_os_mmap_calls, 1);
+  mi_stat_increase(reserved, size);
+  mi_stat_counter_add(mmaps, 1);
   return p;
 }
 
@@ -28,7 +25,7 @@ static void mi_os_unmap(void* p, size_t size) {
   if (p == NULL || size == 0) return;
   int err = _mi_prim_free(p, size);
   if (err != 0) _mi_warning_message("unable to unmap %p (%zu bytes, error %d)", p, size, err);
-  mi_atomic_sub_relaxed(&mi_os_reserved, size);
+  mi_stat_decrease(reserved, size);
 }
 
 void* _mi_os_alloc(size_t size, mi_memid_t* memid) {
@@ -74,6 +71,8 @@ void _mi_os_free(void* p, size_t size, mi_memid_t memid) {
 // Purge as configured: decommit (MADV_DONTNEED, the default) or reset (MADV_FREE, with
 // MIMALLOC_PURGE_DECOMMITS=0). True if the range now reads as zero.
 bool _mi_os_purge(void* p, size_t size) {
+  mi_stat_counter_add(purged, size);
+  mi_stat_counter_add(purges, 1);
   if (mi_option_is_enabled(mi_option_purge_decommits)) return _mi_os_decommit(p, size);
   const size_t psize = _mi_os_page_size();
   uint8_t* start = (uint8_t*)_mi_align_up((uintptr_t)p, psize);

@@ -215,6 +215,7 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
   mi_slice_mask_set(&segment->purge_mask, idx, count, false);  // reused before its purge
   mi_slice_mask_set(&segment->dirty_mask, idx, count, true);
   segment->used++;
+  mi_stat_increase(pages, 1);
   return page;
 }
 
@@ -283,6 +284,7 @@ static mi_segment_t* mi_segment_alloc_normal(mi_segments_tld_t* tld) {
   mi_segment_span_free(segment, info_slices, MI_SLICES_PER_SEGMENT - info_slices, tld);
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
+  mi_stat_increase(segments, 1);
   return segment;
 }
 
@@ -352,6 +354,8 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   }
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
+  mi_stat_increase(segments, 1);
+  mi_stat_increase(pages, 1);
   return page;
 }
 
@@ -371,6 +375,7 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
   if (segment->displaced_block != NULL) _mi_segment_map_unregister_displaced(segment->displaced_block);
   mi_atomic_store_release(&segment->thread_id, 0);
   if (tld != NULL) tld->count--;
+  mi_stat_decrease(segments, 1);
   if (segment->kind == MI_SEGMENT_HUGE) {
     _mi_os_free(segment->memid.base, segment->memid.size, segment->memid);
   } else {
@@ -428,6 +433,7 @@ static void mi_segment_page_clear(mi_segment_t* segment, mi_page_t* page) {
   mi_atomic_store_relaxed(&page->xthread_free, 0);
   mi_atomic_store_relaxed(&page->xheap, 0);
   segment->used--;
+  mi_stat_decrease(pages, 1);
 }
 
 // Return a page (all its blocks free) to its segment; release the segment when it is empty.
@@ -480,6 +486,7 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
   mi_segment_purge_list_remove(segment, tld);
   if (segment->purge_expire <= _mi_prim_clock_now()) mi_segment_purge_now(segment);
   tld->count--;
+  mi_stat_increase(segments_abandoned, 1);
   // on the list and ownerless at once (under the lock), so a fork child sees one or the other
   pthread_mutex_lock(&mi_abandoned_lock);
   mi_abandoned_push_locked(segment);
@@ -491,6 +498,7 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
 void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld) {
   mi_segment_t* segment = _mi_page_segment(page);
   segment->abandoned++;
+  mi_stat_increase(pages_abandoned, 1);
   mi_assert_internal(segment->abandoned <= segment->used);
   if (segment->abandoned == segment->used) mi_segment_abandon(segment, tld);
 }
@@ -514,6 +522,8 @@ static mi_segment_t* mi_abandoned_pop(void) {
 // join the heap (those that turned empty meanwhile are freed, which may release the segment).
 static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segments_tld_t* tld) {
   mi_atomic_store_release(&segment->thread_id, _mi_thread_id());
+  mi_stat_decrease(segments_abandoned, 1);
+  mi_stat_decrease(pages_abandoned, segment->abandoned);
   segment->abandoned = 0;
   segment->in_purge_list = false;  // (a fork child may leave it set)
   segment->purge_next = NULL;
@@ -570,11 +580,15 @@ bool _mi_segment_try_free_abandoned(void) {
       mi_page_t* page = &segment->slices[empty[i]];
       mi_segment_page_clear(segment, page);
       segment->abandoned--;
+      mi_stat_decrease(pages_abandoned, 1);
       mi_segment_span_free_coalesce(segment, page, NULL);
     }
     live = (segment->used > 0);
   }
   if (!live) {
+    mi_stat_decrease(segments_abandoned, 1);
+    mi_stat_decrease(pages_abandoned, segment->abandoned);  // the huge page (normal: 0 by now)
+    mi_stat_decrease(pages, segment->used);
     segment->used = 0;  // every page is empty: the whole segment goes (its spans are in no queue)
     segment->abandoned = 0;
     mi_segment_free(segment, NULL);

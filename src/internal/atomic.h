@@ -22,6 +22,8 @@
 #define mi_atomic_and_acq_rel(p, x)  atomic_fetch_and_explicit(p, x, memory_order_acq_rel)
 
 // Compare-and-swap: on failure `*expected` is updated with the current value.
+#define mi_atomic_cas_weak_relaxed(p, expected, desired) \
+  atomic_compare_exchange_weak_explicit(p, expected, desired, memory_order_relaxed, memory_order_relaxed)
 #define mi_atomic_cas_weak_release(p, expected, desired) \
   atomic_compare_exchange_weak_explicit(p, expected, desired, memory_order_release, memory_order_relaxed)
 #define mi_atomic_cas_weak_acq_rel(p, expected, desired) \

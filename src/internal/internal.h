@@ -173,6 +173,17 @@ void _mi_warning_message(const char* fmt, ...) __attribute__((format(printf, 1, 
 void _mi_error_message(int err, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void _mi_deferred_free(mi_heap_t* heap, bool force);
 
+// stats.c
+extern mi_stats_t _mi_stats_main;
+void _mi_stats_init(void);
+void _mi_stats_flush(mi_tld_t* tld);  // the thread's counters into the process's (tick, exit)
+void _mi_stat_increase(mi_stat_atomic_t* stat, size_t amount);
+void _mi_stat_decrease(mi_stat_atomic_t* stat, size_t amount);
+void _mi_stat_counter_add(_Atomic(int64_t)* counter, size_t amount);
+#define mi_stat_increase(name, n)   _mi_stat_increase(&_mi_stats_main.name, n)
+#define mi_stat_decrease(name, n)   _mi_stat_decrease(&_mi_stats_main.name, n)
+#define mi_stat_counter_add(name, n) _mi_stat_counter_add(&_mi_stats_main.name, n)
+
 // random.c
 void     _mi_random_init(mi_random_ctx_t* ctx);
 uint64_t _mi_random_next(mi_random_ctx_t* ctx);

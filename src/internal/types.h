@@ -235,7 +235,29 @@ typedef struct mi_tld_stats_s {
   mi_stat_count_t huge;
   int64_t pages_extended;
   int64_t malloc_generic;
+  int64_t flushed_extended;  // parts of the two above already added to the process's figures
+  int64_t flushed_generic;
 } mi_tld_stats_t;
+
+// Process-wide statistics (stats.c): relaxed atomics, updated at OS, arena, segment, page events.
+typedef struct mi_stat_atomic_s {
+  _Atomic(int64_t) total, peak, current;
+} mi_stat_atomic_t;
+
+typedef struct mi_stats_s {
+  mi_stat_atomic_t reserved;            // bytes mapped from the OS
+  mi_stat_atomic_t segments;
+  mi_stat_atomic_t segments_abandoned;
+  mi_stat_atomic_t pages;
+  mi_stat_atomic_t pages_abandoned;
+  mi_stat_atomic_t threads;
+  mi_stat_atomic_t arenas;
+  _Atomic(int64_t) purged;              // bytes given back (decommitted or reset)
+  _Atomic(int64_t) purges;              // purge calls
+  _Atomic(int64_t) mmaps;
+  _Atomic(int64_t) pages_extended;
+  _Atomic(int64_t) malloc_generic;      // slow-path calls
+} mi_stats_t;
 
 /* ---------------------------------------------------------------------------------------------
    Thread-local data: one per thread, shared by all heaps of that thread.
