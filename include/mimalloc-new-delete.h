@@ -1,8 +1,9 @@
 /* shardalloc: every global operator new / new[] / delete / delete[] of the program routed to the
    mi_* functions. Include this header in exactly one C++ source file of a program that links
    shardalloc statically (libshardalloc.a) or that must keep libstdc++'s operators out even
-   without preloading. The definitions here are ordinary C++: the nothrow forms catch what the
-   new_handler throws, as the standard asks.
+   without preloading. The definitions here are ordinary C++ with the standard's semantics: new
+   calls the new_handler in a loop and throws std::bad_alloc, the nothrow forms return nullptr
+   for whatever that loop throws (under -fno-exceptions the library's C paths are used instead).
 
    The shared library and shardalloc.o define the same operators themselves (weakly), so
    including this header is harmless there and these definitions win. */
@@ -15,18 +16,41 @@
 
 #include "mimalloc.h"
 
-void* operator new(std::size_t n) noexcept(false) { return mi_new(n); }
-void* operator new[](std::size_t n) noexcept(false) { return mi_new(n); }
-
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+/* The standard loop, in C++ (strong references to the C++ runtime: also right in a fully static
+   program). alignment 0: plain malloc. */
+static inline void* mi_new_delete_alloc(std::size_t n, std::size_t alignment) {
+  for (;;) {
+    void* p = (alignment == 0 ? mi_malloc(n) : mi_malloc_aligned(n, alignment));
+    if (p != nullptr) return p;
+    std::new_handler handler = std::get_new_handler();
+    if (handler == nullptr) throw std::bad_alloc();
+    handler();
+  }
+}
+static inline void* mi_new_delete_alloc_nothrow(std::size_t n, std::size_t alignment) noexcept {
   try {
-    return mi_new(n);  // the full handler loop; whatever it throws becomes nullptr
+    return mi_new_delete_alloc(n, alignment);
   } catch (...) {
     return nullptr;
   }
 }
-void* operator new[](std::size_t n, const std::nothrow_t& tag) noexcept {
-  return ::operator new(n, tag);
+#else
+static inline void* mi_new_delete_alloc(std::size_t n, std::size_t alignment) {
+  return (alignment == 0 ? mi_new(n) : mi_new_aligned(n, alignment));
+}
+static inline void* mi_new_delete_alloc_nothrow(std::size_t n, std::size_t alignment) noexcept {
+  return (alignment == 0 ? mi_new_nothrow(n) : mi_new_aligned_nothrow(n, alignment));
+}
+#endif
+
+void* operator new(std::size_t n) noexcept(false) { return mi_new_delete_alloc(n, 0); }
+void* operator new[](std::size_t n) noexcept(false) { return mi_new_delete_alloc(n, 0); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  return mi_new_delete_alloc_nothrow(n, 0);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return mi_new_delete_alloc_nothrow(n, 0);
 }
 
 void operator delete(void* p) noexcept { mi_free(p); }
@@ -39,22 +63,18 @@ void operator delete(void* p, std::size_t n) noexcept { mi_free_size(p, n); }
 void operator delete[](void* p, std::size_t n) noexcept { mi_free_size(p, n); }
 #endif
 
-#if (__cplusplus >= 201703L) || defined(__cpp_aligned_new)
+#if (__cplusplus >= 201703L) && defined(__cpp_aligned_new)
 void* operator new(std::size_t n, std::align_val_t al) noexcept(false) {
-  return mi_new_aligned(n, static_cast<std::size_t>(al));
+  return mi_new_delete_alloc(n, static_cast<std::size_t>(al));
 }
 void* operator new[](std::size_t n, std::align_val_t al) noexcept(false) {
-  return mi_new_aligned(n, static_cast<std::size_t>(al));
+  return mi_new_delete_alloc(n, static_cast<std::size_t>(al));
 }
 void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-  try {
-    return mi_new_aligned(n, static_cast<std::size_t>(al));
-  } catch (...) {
-    return nullptr;
-  }
+  return mi_new_delete_alloc_nothrow(n, static_cast<std::size_t>(al));
 }
-void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t& tag) noexcept {
-  return ::operator new(n, al, tag);
+void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
+  return mi_new_delete_alloc_nothrow(n, static_cast<std::size_t>(al));
 }
 void operator delete(void* p, std::align_val_t al) noexcept {
   mi_free_aligned(p, static_cast<std::size_t>(al));

@@ -320,8 +320,10 @@ mi_decl_nodiscard mi_decl_export void* mi_heap_recalloc_aligned_at(mi_heap_t* he
 
 /* C++ semantics, for operator new and for C++ code that calls the allocator directly: when
    memory runs out, std::get_new_handler()'s handler is called and the allocation retried while
-   one is installed; without one, std::bad_alloc is thrown (the nothrow forms return NULL). In a
-   program without the C++ runtime there is nothing to throw: the process aborts with a message.
+   one is installed; without one, std::bad_alloc is thrown. The nothrow forms return NULL at once
+   (the library is C: it cannot catch what a handler throws; mimalloc-new-delete.h's nothrow
+   operators run the full loop). In a program without the C++ runtime there is nothing to throw:
+   the process aborts with a message.
    mi_new_n and mi_new_reallocn throw std::bad_alloc at once when count * size overflows.
    mi_new_realloc leaves p untouched when it throws. */
 mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_new(size_t size) mi_attr_malloc
@@ -486,7 +488,10 @@ typedef enum mi_option_e {
   mi_option_target_segments_per_thread = 35, /* abandon segments above this count (0: off) */
   mi_option_generic_collect = 36,            /* collect the heap every N slow-path calls */
   mi_option_allow_thp = 37,                  /* 0: no transparent huge pages in the process */
-  _mi_option_last = 38,
+  /* shardalloc's own options (not in mimalloc) */
+  mi_option_purge_background = 38,           /* 1: a helper thread purges what is due, also in
+                                                idle processes (read once at start) */
+  _mi_option_last = 39,
 
   /* Older names, still accepted. */
   mi_option_large_os_pages = mi_option_allow_large_os_pages,

@@ -109,6 +109,12 @@ void* mi_calloc_aligned(size_t count, size_t size, size_t alignment) mi_attr_noe
   return mi_heap_calloc_aligned(mi_prim_get_default_heap(), count, size, alignment);
 }
 
+// mi_heap_malloc_zero_aligned_at in the argument order _mi_realloc_foreign expects.
+static void* mi_heap_malloc_zero_aligned_at_ex(mi_heap_t* heap, size_t size, bool zero,
+                                               size_t alignment, size_t offset) {
+  return mi_heap_malloc_zero_aligned_at(heap, size, alignment, offset, zero);
+}
+
 /* ---------------------------------------------------------------------------------------------
    Aligned reallocation: in place if the block still fits and stays aligned.
 --------------------------------------------------------------------------------------------- */
@@ -123,11 +129,8 @@ static void* mi_heap_realloc_zero_aligned_at(mi_heap_t* heap, void* p, size_t ne
   }
   if (p == NULL) return mi_heap_malloc_zero_aligned_at(heap, newsize, alignment, offset, zero);
   if (mi_unlikely(!mi_is_in_heap_region(p))) {
-    size_t carry;
-    if (!_mi_realloc_foreign_size(p, newsize, &carry)) return NULL;
-    void* newp = mi_heap_malloc_zero_aligned_at(heap, newsize, alignment, offset, zero);
-    if (newp != NULL && carry > 0) memcpy(newp, p, carry);
-    return newp;
+    return _mi_realloc_foreign(p, &mi_heap_malloc_zero_aligned_at_ex, heap, newsize, zero,
+                               alignment, offset);
   }
   const size_t size = mi_usable_size(p);
   if (newsize <= size && newsize >= (size - (size / 2)) && newsize > 0 &&

@@ -118,18 +118,30 @@ void* mi_urealloc(void* p, size_t newsize, size_t* block_size_pre,
    the allocator was bound, or another allocator's. Its size is unknown, so the new block receives
    every byte readable from p, up to the new size: the old contents are at most that long, and
    bytes past them are indeterminate in realloc's contract anyway. p is left alone (not ours to
-   free). False, with errno EINVAL, when p is not readable memory at all.
+   free). `newp` comes from `alloc(heap, newsize, zero, alignment, offset)`; NULL with errno
+   EINVAL when p is not readable memory at all.
 --------------------------------------------------------------------------------------------- */
-bool _mi_realloc_foreign_size(const void* p, size_t newsize, size_t* carry) {
+void* _mi_realloc_foreign(const void* p, void* (*alloc)(mi_heap_t*, size_t, bool, size_t, size_t),
+                          mi_heap_t* heap, size_t newsize, bool zero, size_t alignment,
+                          size_t offset) {
   _mi_warning_message("realloc of a pointer that shardalloc did not allocate: %p (copied, not freed)",
                       p);
-  if (_mi_prim_readable_bytes(p, 1) == 0) {
+  unsigned char probe;
+  if (_mi_prim_copy_readable(&probe, p, 1) == 0) {
     _mi_error_message(EINVAL, "realloc of an invalid pointer %p", p);
     errno = EINVAL;
-    return false;
+    return NULL;
   }
-  *carry = _mi_prim_readable_bytes(p, newsize);
-  return true;
+  void* newp = alloc(heap, newsize, zero, alignment, offset);
+  if (newp != NULL) _mi_prim_copy_readable(newp, p, newsize);
+  return newp;
+}
+
+static void* mi_heap_malloc_zero_unaligned(mi_heap_t* heap, size_t size, bool zero,
+                                           size_t alignment, size_t offset) {
+  (void)alignment;
+  (void)offset;
+  return _mi_heap_malloc_zero(heap, size, zero);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -140,11 +152,7 @@ bool _mi_realloc_foreign_size(const void* p, size_t newsize, size_t* carry) {
 void* _mi_heap_realloc_zero(mi_heap_t* heap, void* p, size_t newsize, bool zero) {
   if (p == NULL) return _mi_heap_malloc_zero(heap, newsize, zero);
   if (mi_unlikely(!mi_is_in_heap_region(p))) {
-    size_t carry;
-    if (!_mi_realloc_foreign_size(p, newsize, &carry)) return NULL;
-    void* newp = _mi_heap_malloc_zero(heap, newsize, zero);
-    if (newp != NULL && carry > 0) memcpy(newp, p, carry);
-    return newp;
+    return _mi_realloc_foreign(p, &mi_heap_malloc_zero_unaligned, heap, newsize, zero, 0, 0);
   }
   const size_t size = _mi_usable_size(p, "mi_realloc");
   if (mi_likely(newsize <= size && newsize >= (size / 2) && newsize > 0)) return p;

@@ -347,6 +347,7 @@ static mi_page_t* mi_find_page(mi_heap_t* heap, size_t size, size_t huge_alignme
    threads' memory as it empties (adoption happens only when a thread needs a segment). */
 static mi_decl_noinline void mi_heap_tick(mi_heap_t* heap, long long now) {
   heap->tld->tick_next = now + MI_TICK_INTERVAL_MS;
+  _mi_segments_purger_start();
   _mi_stats_flush(heap->tld);
   size_t visits = _mi_segment_abandoned_count();
   if (visits > MI_TICK_VISITS) visits = MI_TICK_VISITS;

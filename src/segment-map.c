@@ -102,7 +102,7 @@ void _mi_segment_map_fork_lock(bool lock) {
 // Call `visit` for every live segment (used in a fork child, where no other thread runs).
 void _mi_segment_map_visit(void (*visit)(mi_segment_t* segment, void* arg), void* arg) {
   for (size_t w = 0; w < MI_SEGMENT_MAP_BITS / 64; w++) {
-    uint64_t bits = mi_atomic_load_relaxed(&_mi_segment_map[w]);
+    uint64_t bits = mi_atomic_load_acquire(&_mi_segment_map[w]);  // headers are complete
     while (bits != 0) {
       const size_t bit = (size_t)__builtin_ctzll(bits);
       bits &= bits - 1;

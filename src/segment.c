@@ -39,7 +39,24 @@ static void mi_segment_purge_list_remove(mi_segment_t* segment, mi_segments_tld_
   segment->in_purge_list = false;
 }
 
-// Purge the marked slices now, a run of consecutive slices at a time.
+/* With the background purger on, another thread may purge a segment's marked slices, so every
+   change to the dirty and purge masks (and purge_expire) happens under the segment's mask lock.
+   Without it the owner alone touches them and the lock costs nothing. */
+static bool mi_purge_background;  // set once at process init
+
+static void mi_segment_mask_lock(mi_segment_t* segment) {
+  if (!mi_purge_background) return;
+  size_t spins = 0;
+  while (atomic_exchange_explicit(&segment->mask_lock, 1, memory_order_acquire) != 0) {
+    if (++spins >= 64) _mi_prim_thread_yield();  // the holder may be inside a purge syscall
+  }
+}
+
+static void mi_segment_mask_unlock(mi_segment_t* segment) {
+  if (mi_purge_background) atomic_store_explicit(&segment->mask_lock, 0, memory_order_release);
+}
+
+// Purge the marked slices now, a run of consecutive slices at a time (mask lock held).
 static void mi_segment_purge_now(mi_segment_t* segment) {
   size_t i = 0;
   while (i < MI_SLICES_PER_SEGMENT) {
@@ -63,6 +80,7 @@ static void mi_segment_schedule_purge(mi_segment_t* segment, size_t idx, size_t 
                                       mi_segments_tld_t* tld) {
   const long delay = mi_option_get(mi_option_purge_delay);
   if (delay < 0 || segment->kind != MI_SEGMENT_NORMAL) return;
+  mi_segment_mask_lock(segment);
   const bool was_pending = mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT);
   bool any = false;
   for (size_t i = idx; i < idx + count; i++) {
@@ -71,20 +89,78 @@ static void mi_segment_schedule_purge(mi_segment_t* segment, size_t idx, size_t 
       any = true;
     }
   }
-  if (!any) return;
-  if (delay == 0) {
-    mi_segment_purge_now(segment);
-    return;
-  }
-  if (tld == NULL) {
-    if (!was_pending) segment->purge_expire = _mi_prim_clock_now() + delay;
-    return;
-  }
+  if (any && delay == 0) mi_segment_purge_now(segment);
+  // The delay runs from the moment the segment got its first pending slice.
+  else if (any && !was_pending) segment->purge_expire = _mi_prim_clock_now() + delay;
+  mi_segment_mask_unlock(segment);
+  if (!any || delay == 0 || tld == NULL) return;
   if (!segment->in_purge_list) {
-    segment->purge_expire = _mi_prim_clock_now() + delay;
     segment->purge_next = tld->purge_first;
     tld->purge_first = segment;
     segment->in_purge_list = true;
+  }
+}
+
+// Purge the segment's pending slices if their delay has passed (or when forced). True if done
+// (or nothing was pending).
+static bool mi_segment_purge_if_due(mi_segment_t* segment, long long now, bool force) {
+  mi_segment_mask_lock(segment);
+  const bool due = (force || now >= segment->purge_expire);
+  if (due && mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT)) {
+    mi_segment_purge_now(segment);
+  }
+  mi_segment_mask_unlock(segment);
+  return due;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   The background purger (MIMALLOC_PURGE_BACKGROUND=1): one thread, started by the first tick,
+   that every purge_delay ms (10 ms .. 1 s) purges what is due in every segment (owned ones too:
+   their owners may have gone idle), visits abandoned segments and purges freed arena blocks, so
+   a process that stops calling the allocator still returns memory. It never allocates. A pass
+   holds mi_purger_lock, which a segment also takes to leave the segment map, so every segment
+   the pass looks at stays mapped meanwhile.
+--------------------------------------------------------------------------------------------- */
+static pthread_mutex_t mi_purger_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(int) mi_purger_state;  // 0: no thread, 1: started
+
+void _mi_segments_init(void) {
+  mi_purge_background = mi_option_is_enabled(mi_option_purge_background);
+}
+
+static void mi_segment_purge_visit(mi_segment_t* segment, void* arg) {
+  if (segment->kind != MI_SEGMENT_NORMAL) return;
+  mi_segment_purge_if_due(segment, *(const long long*)arg, false);
+}
+
+static void* mi_purger_main(void* arg) {
+  (void)arg;
+  for (;;) {
+    const long delay = mi_option_get(mi_option_purge_delay);
+    const long interval = (delay < 10 ? 10 : (delay > 1000 ? 1000 : delay));
+    _mi_prim_sleep_ms(interval);
+    if (delay < 0) continue;  // purging is off (the option may change at run time)
+    const long long now = _mi_prim_clock_now();
+    pthread_mutex_lock(&mi_purger_lock);
+    _mi_segment_map_visit(&mi_segment_purge_visit, (void*)&now);
+    pthread_mutex_unlock(&mi_purger_lock);
+    size_t visits = _mi_segment_abandoned_count();
+    if (visits > 16) visits = 16;
+    while (visits-- > 0) _mi_segment_try_free_abandoned();
+    _mi_arenas_try_purge(false);
+  }
+  return NULL;
+}
+
+// Called by every tick: starts the purger thread once (again in a fork child).
+void _mi_segments_purger_start(void) {
+  if (!mi_purge_background || mi_atomic_load_relaxed(&mi_purger_state) != 0) return;
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&mi_purger_state, &expected, 1)) return;
+  if (!_mi_prim_thread_start_background(&mi_purger_main)) {
+    _mi_warning_message("unable to start the background purger thread");
+  } else {
+    _mi_verbose_message("background purger started");
   }
 }
 
@@ -95,8 +171,7 @@ void _mi_segments_try_purge(mi_segments_tld_t* tld, bool force) {
   mi_segment_t** link = &tld->purge_first;
   while (*link != NULL) {
     mi_segment_t* segment = *link;
-    if (force || now >= segment->purge_expire) {
-      mi_segment_purge_now(segment);
+    if (mi_segment_purge_if_due(segment, now, force)) {
       *link = segment->purge_next;
       segment->purge_next = NULL;
       segment->in_purge_list = false;
@@ -210,10 +285,12 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
   page->page_start = (uint8_t*)segment + idx * MI_SLICE_SIZE;
   page->is_committed = true;
   page->is_huge = false;
+  mi_segment_mask_lock(segment);
   page->is_zero_init =
       segment->memid.initially_zero && !mi_slice_mask_any(&segment->dirty_mask, idx, count);
   mi_slice_mask_set(&segment->purge_mask, idx, count, false);  // reused before its purge
   mi_slice_mask_set(&segment->dirty_mask, idx, count, true);
+  mi_segment_mask_unlock(segment);
   segment->used++;
   mi_stat_increase(pages, 1);
   return page;
@@ -371,7 +448,10 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
     }
   }
   if (tld != NULL) mi_segment_purge_list_remove(segment, tld);
+  // Out of the map before its memory goes: the background purger looks at mapped segments only.
+  if (mi_purge_background) pthread_mutex_lock(&mi_purger_lock);
   _mi_segment_map_freed_at(segment);
+  if (mi_purge_background) pthread_mutex_unlock(&mi_purger_lock);
   if (segment->displaced_block != NULL) _mi_segment_map_unregister_displaced(segment->displaced_block);
   mi_atomic_store_release(&segment->thread_id, 0);
   if (tld != NULL) tld->count--;
@@ -484,7 +564,7 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
   // A pending purge keeps its deadline and passes to the adopter (often the next thread, a few
   // microseconds later, which reuses the slices); if the deadline has passed, purge now.
   mi_segment_purge_list_remove(segment, tld);
-  if (segment->purge_expire <= _mi_prim_clock_now()) mi_segment_purge_now(segment);
+  mi_segment_purge_if_due(segment, _mi_prim_clock_now(), false);
   tld->count--;
   mi_stat_increase(segments_abandoned, 1);
   // on the list and ownerless at once (under the lock), so a fork child sees one or the other
@@ -527,7 +607,10 @@ static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segmen
   segment->abandoned = 0;
   segment->in_purge_list = false;  // (a fork child may leave it set)
   segment->purge_next = NULL;
-  if (mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT)) {
+  mi_segment_mask_lock(segment);
+  const bool pending = mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT);
+  mi_segment_mask_unlock(segment);
+  if (pending) {
     segment->purge_next = tld->purge_first;  // inherit the pending purge and its deadline
     tld->purge_first = segment;
     segment->in_purge_list = true;
@@ -594,7 +677,7 @@ bool _mi_segment_try_free_abandoned(void) {
     mi_segment_free(segment, NULL);
     return true;
   }
-  if (segment->purge_expire <= _mi_prim_clock_now()) mi_segment_purge_now(segment);
+  mi_segment_purge_if_due(segment, _mi_prim_clock_now(), false);
   pthread_mutex_lock(&mi_abandoned_lock);
   mi_abandoned_push_locked(segment);
   mi_atomic_store_release(&segment->thread_id, 0);
@@ -610,6 +693,13 @@ bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld) 
 }
 
 size_t _mi_segment_abandoned_count(void) { return mi_atomic_load_relaxed(&mi_abandoned_count); }
+
+// Taken outermost around fork(): a purger pass (holding mi_purger_lock, and segment mask locks
+// inside it) is never cut in half in the child.
+void _mi_segment_purger_fork_lock(bool lock) {
+  if (lock) pthread_mutex_lock(&mi_purger_lock);
+  else pthread_mutex_unlock(&mi_purger_lock);
+}
 
 void _mi_segment_fork_lock(bool lock) {
   if (lock) pthread_mutex_lock(&mi_abandoned_lock);
@@ -657,6 +747,7 @@ static bool mi_segment_fork_is_consistent(mi_segment_t* segment) {
 
 static void mi_segment_fork_child(mi_segment_t* segment, void* arg) {
   const mi_threadid_t self = *(const mi_threadid_t*)arg;
+  atomic_store_explicit(&segment->mask_lock, 0, memory_order_relaxed);  // its holder is gone
   const mi_threadid_t owner = mi_atomic_load_relaxed(&segment->thread_id);
   if (owner == 0 || owner == MI_THREAD_ID_QUARANTINE) return;
   const bool owned = (owner == self);
@@ -680,6 +771,7 @@ static void mi_segment_fork_child(mi_segment_t* segment, void* arg) {
 }
 
 void _mi_segments_fork_child(void) {
+  mi_atomic_store_relaxed(&mi_purger_state, 0);  // no purger thread in the child: start anew
   mi_threadid_t self = _mi_thread_id();
   _mi_segment_map_visit(&mi_segment_fork_child, &self);
 }

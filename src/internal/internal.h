@@ -102,6 +102,9 @@ void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld);
 void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld);
 bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld);
 bool _mi_segment_try_free_abandoned(void);
+void _mi_segments_init(void);           // reads the options it depends on (process init)
+void _mi_segments_purger_start(void);   // the background purger, if enabled (each tick)
+void _mi_segment_purger_fork_lock(bool lock);
 size_t _mi_segment_abandoned_count(void);
 mi_page_kind_t _mi_page_kind_of_size(size_t block_size);
 void _mi_segment_fork_lock(bool lock);
@@ -146,7 +149,9 @@ void*   _mi_new_retry(size_t size, bool nothrow) mi_decl_noinline;  // after mal
 void    _mi_heap_abandoned_free_tick(void) mi_decl_noinline;
 void    _mi_free_delayed_block(mi_block_t* block);
 size_t  _mi_usable_size(const void* p, const char* msg);
-bool    _mi_realloc_foreign_size(const void* p, size_t newsize, size_t* carry);
+void*   _mi_realloc_foreign(const void* p, void* (*alloc)(mi_heap_t*, size_t, bool, size_t, size_t),
+                            mi_heap_t* heap, size_t newsize, bool zero, size_t alignment,
+                            size_t offset);
 mi_block_t* _mi_page_ptr_unalign(const mi_page_t* page, const void* p);
 
 // alloc.c

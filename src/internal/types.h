@@ -190,6 +190,7 @@ typedef struct mi_segment_s {
   long long purge_expire;            // when the pending purge is due
   struct mi_segment_s* purge_next;   // link in the owner tld's list of segments with a pending purge
   bool in_purge_list;
+  _Atomic(uint8_t) mask_lock;        // guards the masks above when the background purger runs
   struct mi_segment_s* abandoned_next; // link in the global abandoned list [shared, under lock]
   uint8_t* displaced_block;          // huge block outside this header's frame (see segment-map.c)
   mi_page_t slices[MI_SLICES_PER_SEGMENT + 1];

@@ -51,9 +51,17 @@ bool _mi_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(
 // Give the processor to another thread (a wait that may take a while).
 void _mi_prim_thread_yield(void);
 
-// How many bytes from p, at most max, lie in readable memory of the process (0 if p itself is
-// not readable). Slow (reads /proc/self/maps); for pointers of unknown origin only.
-size_t _mi_prim_readable_bytes(const void* p, size_t max);
+// Sleep for about `ms` milliseconds.
+void _mi_prim_sleep_ms(long ms);
+
+// Start a detached thread running `fn(NULL)` with every signal blocked (a helper thread must not
+// take the program's signals). False if it could not be started.
+bool _mi_prim_thread_start_background(void* (*fn)(void*));
+
+// Copy up to `max` bytes from `src`, a pointer of unknown origin, into `dst`, stopping (without a
+// fault) at the first byte that cannot be read. Returns the bytes copied (0: src not readable).
+// Slow: for pointers of unknown origin only.
+size_t _mi_prim_copy_readable(void* dst, const void* src, size_t max);
 
 // Process figures for statistics; any pointer may be NULL.
 void _mi_prim_process_info(size_t* current_rss, size_t* peak_rss, size_t* page_faults);

@@ -11,11 +11,13 @@
 #include <stdatomic.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -194,12 +196,65 @@ bool _mi_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(
 
 void _mi_prim_thread_yield(void) { sched_yield(); }
 
+void _mi_prim_sleep_ms(long ms) {
+  struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+  while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+  }
+}
+
+bool _mi_prim_thread_start_background(void* (*fn)(void*)) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);  // the new thread inherits the full mask
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t thread;
+  const int err = pthread_create(&thread, &attr, fn, NULL);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (err == 0) pthread_setname_np(thread, "shardalloc-purge");
+  return (err == 0);
+}
+
 /* ---------------------------------------------------------------------------------------------
-   Readable extent of a pointer of unknown origin: the readable mappings of /proc/self/maps that
-   run contiguously from p. Parsed from a stack buffer (no malloc: this runs inside realloc).
-   Without /proc, mincore() finds the mapped pages instead (it cannot see PROT_NONE, which heap
-   memory of another allocator never is).
+   Copying from a pointer of unknown origin: process_vm_readv on our own process copies what can
+   be read and stops at the first page that cannot (unmapped, PROT_NONE, a file mapping past the
+   end of its file) instead of faulting. The source is split at page boundaries, since a partial
+   copy ends only between iovec elements. Where the call is refused (seccomp, old kernels), the
+   mapping that contains src is looked up in /proc/self/maps and copied up to its end.
 --------------------------------------------------------------------------------------------- */
+#define MI_COPY_IOV 64
+
+static size_t copy_by_vm_readv(void* dst, const void* src, size_t max, bool* refused) {
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  size_t done = 0;
+  while (done < max) {
+    struct iovec local = {.iov_base = (uint8_t*)dst + done, .iov_len = 0};
+    struct iovec remote[MI_COPY_IOV];
+    size_t count = 0;
+    uintptr_t at = (uintptr_t)src + done;
+    size_t left = max - done;
+    while (count < MI_COPY_IOV && left > 0) {
+      const size_t chunk = (size_t)(page - (at & (page - 1)));
+      const size_t n = (chunk < left ? chunk : left);
+      remote[count++] = (struct iovec){.iov_base = (void*)at, .iov_len = n};
+      local.iov_len += n;
+      at += n;
+      left -= n;
+    }
+    const ssize_t got = process_vm_readv(getpid(), &local, 1, remote, count, 0);
+    if (got < 0) {
+      *refused = (errno == ENOSYS || errno == EPERM || errno == EACCES);
+      return done;
+    }
+    done += (size_t)got;
+    if ((size_t)got < local.iov_len) break;  // stopped at an unreadable page
+  }
+  return done;
+}
+
 static bool parse_hex(const char** s, uintptr_t* value) {
   uintptr_t v = 0;
   const char* q = *s;
@@ -215,22 +270,16 @@ static bool parse_hex(const char** s, uintptr_t* value) {
   return true;
 }
 
-// One line "start-end perms ...": updates *reach, the readable end reached so far from `from`.
-static void maps_line(const char* line, uintptr_t from, uintptr_t* reach) {
-  uintptr_t start, end;
-  if (!parse_hex(&line, &start) || *line++ != '-' || !parse_hex(&line, &end) || *line++ != ' ') {
-    return;
-  }
-  if (line[0] != 'r') return;
-  const uintptr_t at = (*reach != 0 ? *reach : from);  // the next byte we need
-  if (start <= at && at < end) *reach = end;
-}
-
-static bool readable_from_maps(uintptr_t from, uintptr_t* reach) {
+// The end of the readable mapping that contains `at` (0 if none): the start of each line of
+// /proc/self/maps ("start-end perms ...") is parsed as soon as it is read, so a line longer than
+// the buffer loses only its tail (the path).
+static uintptr_t readable_mapping_end(uintptr_t at) {
   const int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[4096];
+  if (fd < 0) return 0;
+  char buf[512];
   size_t len = 0;
+  bool skipping = false;  // inside the unparsed tail of a long line
+  uintptr_t found = 0;
   for (;;) {
     const ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
     if (n < 0 && errno == EINTR) continue;
@@ -238,34 +287,41 @@ static bool readable_from_maps(uintptr_t from, uintptr_t* reach) {
     len += (size_t)n;
     buf[len] = 0;
     char* line = buf;
-    char* nl;
-    while ((nl = strchr(line, '\n')) != NULL) {  // mappings come sorted by address
-      *nl = 0;
-      maps_line(line, from, reach);
+    for (;;) {
+      char* nl = strchr(line, '\n');
+      if (skipping) {
+        if (nl == NULL) { line = buf + len; break; }
+        skipping = false;
+        line = nl + 1;
+        continue;
+      }
+      if (nl == NULL && (size_t)(buf + len - line) < 64) break;  // wait for more of this line
+      const char* s = line;
+      uintptr_t start, end;
+      if (parse_hex(&s, &start) && *s++ == '-' && parse_hex(&s, &end) && *s++ == ' ' &&
+          s[0] == 'r' && start <= at && at < end) {
+        found = end;
+      }
+      if (nl == NULL) { skipping = true; line = buf + len; break; }
       line = nl + 1;
     }
     len = (size_t)(buf + len - line);
     memmove(buf, line, len);
-    if (len == sizeof(buf) - 1) len = 0;  // a line longer than the buffer: only its path is lost
   }
   close(fd);
-  return true;
+  return found;
 }
 
-size_t _mi_prim_readable_bytes(const void* p, size_t max) {
-  const uintptr_t from = (uintptr_t)p;
-  if (from == 0 || max == 0) return 0;
-  uintptr_t reach = 0;
-  if (!readable_from_maps(from, &reach)) {
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    unsigned char resident;
-    const uintptr_t limit = (max > UINTPTR_MAX - from ? UINTPTR_MAX : from + max);
-    uintptr_t at = from & ~(page - 1);
-    while (at < limit && mincore((void*)at, page, &resident) == 0) at += page;
-    reach = (at > from ? at : 0);
-  }
-  if (reach <= from) return 0;
-  return (reach - from < max ? (size_t)(reach - from) : max);
+size_t _mi_prim_copy_readable(void* dst, const void* src, size_t max) {
+  if (src == NULL || max == 0) return 0;
+  bool refused = false;
+  const size_t copied = copy_by_vm_readv(dst, src, max, &refused);
+  if (!refused) return copied;
+  const uintptr_t end = readable_mapping_end((uintptr_t)src);
+  if (end <= (uintptr_t)src) return 0;
+  const size_t n = (end - (uintptr_t)src < max ? (size_t)(end - (uintptr_t)src) : max);
+  memcpy(dst, src, n);
+  return n;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -1,0 +1,119 @@
+/* test-purge-background [--off]: with MIMALLOC_PURGE_BACKGROUND=1 a process that goes idle (no
+   thread calls the allocator any more) still returns freed memory: the main thread and a second
+   thread (which stays alive, blocked) each allocate and free 128 MiB of mixed sizes, then
+   nobody allocates, and RSS must fall below 40 MiB within 2 s. After a fork the child's purger
+   starts anew: the child frees 64 MiB, goes idle, and its RSS falls too.
+   --off (run with MIMALLOC_PURGE_BACKGROUND=0): the control; RSS stays above 200 MiB for 1 s,
+   which shows the purger, not anything else, returned the memory.
+   RSS is read with open/read (fopen would allocate: that is allocator activity). */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define MIB ((size_t)1 << 20)
+
+static size_t rss_mib_quiet(void) {
+  char buf[128];
+  const int fd = open("/proc/self/statm", O_RDONLY);
+  if (fd < 0) return 0;
+  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char* s = strchr(buf, ' ');
+  return (s == NULL ? 0 : (size_t)strtoull(s + 1, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE) / MIB);
+}
+
+// Allocates `bytes` in mixed sizes, touches them, frees them all.
+static void churn(size_t bytes, uint64_t seed) {
+  const size_t max_blocks = bytes / 16;
+  void** blocks = malloc(max_blocks * sizeof(void*));
+  if (blocks == NULL) return;
+  size_t count = 0, total = 0;
+  while (total < bytes && count < max_blocks) {
+    const uint64_t r = t_rand(&seed);
+    const size_t n = (r % 8 == 0 ? t_rand_range(&seed, 1024, 64 * 1024) : t_rand_range(&seed, 16, 1024));
+    void* p = malloc(n);
+    if (p == NULL) break;
+    memset(p, 1, n);
+    blocks[count++] = p;
+    total += n;
+  }
+  for (size_t i = 0; i < count; i++) free(blocks[i]);
+  free(blocks);
+}
+
+static pthread_barrier_t phase;
+static void* idle_thread(void* arg) {
+  (void)arg;
+  churn(128 * MIB, 99);
+  pthread_barrier_wait(&phase);  // freed everything
+  pthread_barrier_wait(&phase);  // stay alive, idle, until the end
+  return NULL;
+}
+
+// Polls RSS without allocating; returns the first value below `limit` or the last one.
+static size_t idle_wait(long ms, size_t limit, double* when) {
+  const double start = t_now();
+  size_t rss = rss_mib_quiet();
+  for (long t = 0; t < ms && rss >= limit; t += 20) {
+    usleep(20 * 1000);
+    rss = rss_mib_quiet();
+  }
+  *when = t_now() - start;
+  return rss;
+}
+
+int main(int argc, char** argv) {
+  const bool off = (argc > 1 && strcmp(argv[1], "--off") == 0);
+  t_begin("test-purge-background", off ? "control: without the background purger an idle process keeps its memory"
+                                       : "the background purger returns memory of an idle process");
+  const char* env = getenv("MIMALLOC_PURGE_BACKGROUND");
+  if (!CHECK(env != NULL && strcmp(env, off ? "0" : "1") == 0,
+             "run with MIMALLOC_PURGE_BACKGROUND=%s", off ? "0" : "1"))
+    return t_end();
+
+  t_section("two threads allocate and free 128 MiB each, then the process goes idle");
+  pthread_barrier_init(&phase, NULL, 2);
+  pthread_t thread;
+  pthread_create(&thread, NULL, idle_thread, NULL);
+  churn(128 * MIB, 7);
+  pthread_barrier_wait(&phase);
+  const size_t before = rss_mib_quiet();
+  double when;
+  if (off) {
+    usleep(1000 * 1000);
+    const size_t rss = rss_mib_quiet();
+    printf("    RSS %zu MiB after the frees, %zu MiB after 1 s idle\n", before, rss);
+    CHECK(rss > 200, "RSS fell to %zu MiB without the purger (was %zu)", rss, before);
+  } else {
+    const size_t rss = idle_wait(2000, 40, &when);
+    printf("    RSS %zu MiB after the frees, %zu MiB after %.2f s idle\n", before, rss, when);
+    CHECK(rss < 40, "RSS %zu MiB after 2 s idle, want < 40", rss);
+  }
+  pthread_barrier_wait(&phase);
+  pthread_join(thread, NULL);
+
+  if (!off) {
+    t_section("after fork: the child's purger returns the child's memory");
+    fflush(stdout);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      churn(64 * MIB, 3);
+      double w;
+      const size_t rss = idle_wait(2000, 40, &w);
+      _exit(rss < 40 ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x: RSS stayed high",
+          status);
+  }
+  return t_end();
+}
