@@ -172,6 +172,7 @@ void mi_process_init(void) mi_attr_noexcept {
   _mi_os_init();
   _mi_stats_init();
   _mi_options_init();
+  _mi_os_init_options();
   _mi_segments_init();
   uint64_t secret = 0;
   if (!_mi_prim_random_buf(&secret, sizeof(secret))) secret = _mi_random_weak((uintptr_t)&secret);

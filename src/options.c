@@ -33,7 +33,7 @@ static mi_option_desc_t mi_options[_mi_option_last] = {
     MI_OPT(eager_commit, 1, NULL, false, false),
     MI_OPT(arena_eager_commit, 2, "eager_region_commit", false, false),
     MI_OPT(purge_decommits, 1, "reset_decommits", false, true),
-    MI_OPT(allow_large_os_pages, 0, "large_os_pages", false, false),
+    MI_OPT(allow_large_os_pages, 0, "large_os_pages", false, true),
     MI_OPT(reserve_huge_os_pages, 0, NULL, false, false),
     MI_OPT(reserve_huge_os_pages_at, -1, NULL, false, false),
     MI_OPT(reserve_os_memory, 0, NULL, true, false),
@@ -64,7 +64,7 @@ static mi_option_desc_t mi_options[_mi_option_last] = {
     MI_OPT(guarded_sample_seed, 0, NULL, false, false),
     MI_OPT(target_segments_per_thread, 0, NULL, false, false),
     MI_OPT(generic_collect, 10000, NULL, false, false),
-    MI_OPT(allow_thp, 1, NULL, false, false),
+    MI_OPT(allow_thp, 1, NULL, false, true),
     MI_OPT(purge_background, 0, NULL, false, true),
 };
 

@@ -5,7 +5,18 @@
 
 static mi_os_config_t mi_os_config = {4096, 2 * 1024 * 1024, true};
 
+static bool mi_os_advise_huge;  // allow_large_os_pages: ask for huge pages on large mappings
+
 void _mi_os_init(void) { _mi_prim_mem_init(&mi_os_config); }
+
+// After the options are read: MIMALLOC_ALLOW_THP=0 turns transparent huge pages off for the
+// process; MIMALLOC_ALLOW_LARGE_OS_PAGES=1 asks for them (MADV_HUGEPAGE) on arenas and other
+// mappings of at least one huge page.
+void _mi_os_init_options(void) {
+  const bool allow_thp = mi_option_is_enabled(mi_option_allow_thp);
+  _mi_prim_thp_configure(allow_thp);
+  mi_os_advise_huge = allow_thp && mi_option_is_enabled(mi_option_allow_large_os_pages);
+}
 
 size_t _mi_os_page_size(void) { return mi_os_config.page_size; }
 
@@ -56,6 +67,7 @@ void* _mi_os_alloc_aligned(size_t size, size_t alignment, mi_memid_t* memid) {
   const size_t tail = over - head - size;
   if (head > 0) mi_os_unmap(base, head);
   if (tail > 0) mi_os_unmap(aligned + size, tail);
+  if (mi_os_advise_huge && size >= mi_os_config.large_page_size) _mi_prim_advise_huge(aligned, size);
   *memid = (mi_memid_t){.kind = MI_MEM_OS, .base = aligned, .size = size,
                         .initially_zero = true, .initially_committed = true};
   return aligned;

@@ -102,7 +102,8 @@ void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld);
 void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld);
 bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld);
 bool _mi_segment_try_free_abandoned(void);
-void _mi_segments_init(void);           // reads the options it depends on (process init)
+void _mi_segments_init(void);
+void _mi_os_init_options(void);           // reads the options it depends on (process init)
 void _mi_segments_purger_start(void);   // the background purger, if enabled (each tick)
 void _mi_segment_purger_fork_lock(bool lock);
 size_t _mi_segment_abandoned_count(void);

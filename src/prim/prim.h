@@ -18,6 +18,11 @@ typedef struct mi_os_config_s {
 // Fill `config`; called once at process start.
 void _mi_prim_mem_init(mi_os_config_t* config);
 
+// Transparent huge pages: allow_thp false disables them for the whole process (as the kernel's
+// PR_SET_THP_DISABLE does); _mi_prim_advise_huge asks for them on a range (MADV_HUGEPAGE).
+void _mi_prim_thp_configure(bool allow_thp);
+void _mi_prim_advise_huge(void* addr, size_t size);
+
 // Map `size` bytes (a multiple of the page size) readable and writable. Post: *addr is page aligned
 // and the memory reads as zero.
 int _mi_prim_alloc(void* hint, size_t size, void** addr);

@@ -50,6 +50,23 @@ void _mi_prim_mem_init(mi_os_config_t* config) {
   config->has_overcommit = unix_detect_overcommit();
 }
 
+void _mi_prim_thp_configure(bool allow_thp) {
+#if defined(__linux__) && defined(PR_SET_THP_DISABLE)
+  if (!allow_thp) prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+#else
+  (void)allow_thp;
+#endif
+}
+
+void _mi_prim_advise_huge(void* addr, size_t size) {
+#if defined(MADV_HUGEPAGE)
+  madvise(addr, size, MADV_HUGEPAGE);
+#else
+  (void)addr;
+  (void)size;
+#endif
+}
+
 int _mi_prim_alloc(void* hint, size_t size, void** addr) {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS;
 #if defined(MAP_NORESERVE)
