@@ -11,7 +11,7 @@
 #define MI_TICK_INTERVAL_MS 5   // periodic work of the slow path at most this often
 #define MI_TICK_VISITS      16  // abandoned segments visited per tick, at most
 #define MI_TICK_CHECK_CALLS 4   // slow-path calls per look at the clock
-#define MI_TICK_CHECK_FREES 64  // frees into abandoned segments per look at the clock
+#define MI_TICK_CHECK_FREES 16  // free-path events (tick_events) per look at the clock
 #define MI_BIN_SMALL_OBJ_MAX    (MI_BIN_SMALL_STEPS + 8 * (13 - 7))  // bin of the 8 KiB class
 _Static_assert(MI_SMALL_OBJ_SIZE_MAX == 8192, "MI_BIN_SMALL_OBJ_MAX assumes 8 KiB small objects");
 
@@ -197,6 +197,8 @@ static void mi_page_retire_keep(mi_heap_t* heap, mi_page_t* page, size_t bin) {
   if (bin > heap->page_retired_max) heap->page_retired_max = bin;
 }
 
+static void mi_heap_tick_event(mi_heap_t* heap);
+
 static mi_decl_noinline void mi_page_retire_slow(mi_heap_t* heap, mi_page_t* page) {
   if (mi_page_is_in_full(page)) _mi_page_unfull(page);
   mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
@@ -204,6 +206,7 @@ static mi_decl_noinline void mi_page_retire_slow(mi_heap_t* heap, mi_page_t* pag
     mi_page_retire_keep(heap, page, page->bin);
   } else {
     _mi_page_free(page, pq);
+    mi_heap_tick_event(heap);  // the page is gone, the heap consistent: periodic work may run
   }
 }
 
@@ -356,14 +359,20 @@ static mi_decl_noinline void mi_heap_tick(mi_heap_t* heap, long long now) {
   _mi_arenas_try_purge(false);
 }
 
+// An event on a free path (a page freed, a block freed into an abandoned segment): look at the
+// clock now and then, so that a thread that frees much and allocates little still ticks.
+static void mi_heap_tick_event(mi_heap_t* heap) {
+  if ((++heap->tld->tick_events % MI_TICK_CHECK_FREES) != 0) return;
+  const long long now = _mi_prim_clock_now();
+  if (now >= heap->tld->tick_next) mi_heap_tick(heap, now);
+}
+
 // A thread that frees into abandoned segments ticks too, so that memory of exited threads is
 // returned while the thread frees it, even if it hardly allocates.
 void _mi_heap_abandoned_free_tick(void) {
   mi_heap_t* heap = mi_prim_get_default_heap();
   if (!mi_heap_is_initialized(heap)) return;
-  if ((++heap->tld->abandoned_frees % MI_TICK_CHECK_FREES) != 0) return;
-  const long long now = _mi_prim_clock_now();
-  if (now >= heap->tld->tick_next) mi_heap_tick(heap, now);
+  mi_heap_tick_event(heap);
 }
 
 // The malloc slow path: initialise the thread if needed, do the periodic work, find a page.

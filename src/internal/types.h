@@ -275,7 +275,7 @@ typedef struct mi_segments_tld_s {
 typedef struct mi_tld_s {
   unsigned long long heartbeat;   // slow-path calls, handed to deferred-free callbacks
   long long tick_next;            // clock (ms) at which the slow path next does periodic work
-  unsigned long abandoned_frees;  // frees into abandoned segments (they tick too)
+  unsigned long tick_events;      // page frees and frees into abandoned segments (they tick too)
   bool recurse;                   // inside a deferred-free callback
   mi_heap_t* heap_backing;        // the thread's default heap, freed at thread exit
   mi_heap_t* heaps;               // all heaps of the thread (list through heap->next)
