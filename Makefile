@@ -7,7 +7,9 @@ JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX      ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all test test-release test-debug test-tsan bench install clean format
+REAL_JOBS   ?= 1
+
+.PHONY: all test test-release test-debug test-tsan test-real bench install clean format
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -23,6 +25,15 @@ test-debug:
 	cmake -S . -B $(DEBUG_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHARDALLOC_DEBUG=3 $(CMAKE_FLAGS)
 	cmake --build $(DEBUG_BUILD) -j $(JOBS)
 	cd $(DEBUG_BUILD) && ctest --output-on-failure --no-label-summary -j $(JOBS)
+
+# The real-program tests only (label real, test/real/; docs/real-programs.md): Release build, then
+# each installed program plainly and preloaded, outputs compared; prints the report of times and
+# peak RSS (build/real-report.md). One test at a time (REAL_JOBS) so the timings do not compete.
+test-real: all
+	rm -rf $(BUILD)/real-report.d $(BUILD)/real-report.md
+	cd $(BUILD) && status=0; \
+	  ctest --output-on-failure --no-label-summary -L real -j $(REAL_JOBS) || status=$$?; \
+	  echo; cat real-report.md 2>/dev/null; exit $$status
 
 # The multi-threaded tests (label tsan) under ThreadSanitizer: clang, SHARDALLOC_DEBUG=2, the
 # library without the malloc override (TSan owns malloc). Not part of `make test`; .ci/run runs it.
