@@ -50,8 +50,33 @@ test-tsan:
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	cd $(TSAN_BUILD) && ctest --output-on-failure --no-label-summary -L tsan -j2
 
+# Benchmarks (docs/benchmarks.md). The runners are standard-library Python: /usr/bin/python3, not
+# whatever python3 comes first on PATH. BENCH_ARGS goes to bench/run.py (or bench/real/run.py),
+# e.g. make bench BENCH_ARGS=--quick, or BENCH_ARGS="--threads 1,2,4,8,16 --workloads larson".
+.PHONY: bench bench-peers bench-instr bench-real
+PYTHON3     ?= /usr/bin/python3
+BENCH_ARGS  ?=
+BENCH_PEERS ?= libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 libtbbmalloc2 gnuplot-nox valgrind
+SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# The main job: every workload of bench/ under shardalloc and each allocator installed, the very
+# same binary with LD_PRELOAD, interleaved, medians; table, CSV and charts in bench/results/.
 bench: all
-	$(BUILD)/bench/bench-small --compare
+	$(PYTHON3) bench/run.py $(BENCH_ARGS)
+
+# The peer allocators (Debian packages), gnuplot for the charts, valgrind for bench-instr.
+bench-peers:
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(BENCH_PEERS) || \
+	  { $(SUDO) apt-get update && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(BENCH_PEERS); }
+
+# Instructions per malloc/free pair of small-loop under callgrind, for shardalloc and each peer.
+bench-instr: all
+	$(PYTHON3) bench/instr.py
+
+# Real programs (python3, sqlite3, git, g++, redis, ...) under each allocator.
+bench-real: all
+	$(PYTHON3) bench/real/run.py $(BENCH_ARGS)
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
@@ -60,4 +85,6 @@ clean:
 	rm -rf $(BUILD) $(DEBUG_BUILD) $(TSAN_BUILD)
 
 format:
-	clang-format -i include/*.h src/*.c src/*/*.h src/*/*.c test/*/*.c bench/*.c
+	clang-format -i include/*.h src/*.c src/*/*.h src/*/*.c test/*.h test/*/*.c test/*/*.cpp \
+	  bench/*.c bench/*.h bench/workloads/*.c bench/workloads/*.h bench/workloads/*.cpp \
+	  bench/real/*.c test/real/*.c

@@ -1,4 +1,5 @@
-/* bench-small: the `small-loop` workload (WORKLOADS.md). Calls only plain malloc/free, so any
+/* bench-small: the `small-loop` workload (WORKLOADS.md; the loop itself is
+   workloads/small-loop.c, which bench-suite runs too). Calls only plain malloc/free, so any
    allocator can be swapped in with LD_PRELOAD; --compare re-executes this binary once per
    allocator found on the machine, interleaving the runs, and checks that each child really ran on
    the allocator it was meant to (dlsym + dladdr on malloc and free). Threads share only the
@@ -18,18 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workloads/small-loop.h"
+
 #ifndef SHARDALLOC_LIB
 #define SHARDALLOC_LIB "libshardalloc.so"
 #endif
 
-#define SIZE_MIN_B     8
-#define SIZE_MAX_B     1024
-#define SIZE_TABLE_LEN 4096 /* 8 KiB of uint16_t: stays in L1 next to the ring */
 #define MAX_RUNS       101
 #define MAX_ALLOCATORS 8
-
-_Static_assert((SIZE_TABLE_LEN & (SIZE_TABLE_LEN - 1)) == 0, "size table length must be 2^k");
-_Static_assert(SIZE_MAX_B <= UINT16_MAX, "sizes are stored as uint16_t");
 
 typedef struct options_s {
   uint64_t pairs;   /* malloc/free pairs per thread */
@@ -44,125 +41,6 @@ typedef struct options_s {
   const char* csv;        /* --compare: per-run results file, or NULL */
 } options_t;
 
-static uint16_t size_table[SIZE_TABLE_LEN];
-
-/* ---------------------------------------------------------------------------------------------
-   The measured loop
------------------------------------------------------------------------------------------------- */
-
-static uint64_t xorshift64(uint64_t* state) {
-  uint64_t x = *state;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return (*state = x);
-}
-
-static void fill_size_table(uint64_t seed) {
-  uint64_t state = seed | 1; /* xorshift must not start at 0 */
-  for (size_t i = 0; i < SIZE_TABLE_LEN; i++) {
-    size_table[i] = (uint16_t)(SIZE_MIN_B + xorshift64(&state) % (SIZE_MAX_B - SIZE_MIN_B + 1));
-  }
-}
-
-typedef struct worker_s {
-  const options_t* opt;
-  unsigned index;
-  pthread_barrier_t* start;
-  uint64_t checksum; /* keeps the compiler from dropping the touches */
-  int failed;
-} worker_t;
-
-static void small_loop(worker_t* w) {
-  const unsigned window = w->opt->window;
-  char** ring = calloc(window, sizeof(char*));
-  if (ring == NULL) {
-    w->failed = 1;
-    return;
-  }
-  size_t k = (size_t)w->index * 997; /* threads walk the table from different places */
-  for (unsigned s = 0; s < window; s++) {
-    ring[s] = malloc(size_table[k++ % SIZE_TABLE_LEN]);
-    if (ring[s] == NULL) {
-      w->failed = 1;
-      return;
-    }
-    ring[s][0] = (char)s;
-  }
-  if (w->start != NULL) pthread_barrier_wait(w->start);
-
-  uint64_t sum = 0;
-  unsigned slot = 0;
-  for (uint64_t i = 0; i < w->opt->pairs; i++) {
-    char* old = ring[slot];
-    sum += (unsigned char)old[0];
-    free(old);
-    char* p = malloc(size_table[k++ & (SIZE_TABLE_LEN - 1)]);
-    if (p == NULL) {
-      w->failed = 1;
-      break;
-    }
-    p[0] = (char)i;
-    ring[slot] = p;
-    if (++slot == window) slot = 0;
-  }
-
-  for (unsigned s = 0; s < window; s++) free(ring[s]);
-  free(ring);
-  w->checksum = sum;
-}
-
-static void* worker_main(void* arg) {
-  small_loop((worker_t*)arg);
-  return NULL;
-}
-
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-/* Runs the loop on opt->threads threads (the main thread alone when 1) and returns the wall time
-   in ns from the common start to the last finish, or a negative value on failure. */
-static double run_loop(const options_t* opt, uint64_t* checksum) {
-  *checksum = 0;
-  if (opt->threads == 1) {
-    worker_t w = {.opt = opt};
-    double t0 = now_ns();
-    small_loop(&w);
-    double t1 = now_ns();
-    *checksum = w.checksum;
-    return w.failed ? -1 : t1 - t0;
-  }
-  worker_t* ws = calloc(opt->threads, sizeof(worker_t));
-  pthread_t* tids = calloc(opt->threads, sizeof(pthread_t));
-  pthread_barrier_t start;
-  if (ws == NULL || tids == NULL || pthread_barrier_init(&start, NULL, opt->threads + 1) != 0) {
-    return -1;
-  }
-  for (unsigned t = 0; t < opt->threads; t++) {
-    ws[t] = (worker_t){.opt = opt, .index = t, .start = &start};
-    if (pthread_create(&tids[t], NULL, worker_main, &ws[t]) != 0) {
-      fprintf(stderr, "bench-small: cannot create thread %u\n", t);
-      exit(1);
-    }
-  }
-  pthread_barrier_wait(&start);
-  double t0 = now_ns();
-  int failed = 0;
-  for (unsigned t = 0; t < opt->threads; t++) {
-    pthread_join(tids[t], NULL);
-    *checksum += ws[t].checksum;
-    failed |= ws[t].failed;
-  }
-  double t1 = now_ns();
-  pthread_barrier_destroy(&start);
-  free(ws);
-  free(tids);
-  return failed ? -1 : t1 - t0;
-}
-
 /* The shared object that provides `name` in this process, as dladdr reports it. */
 static const char* provider_of(const char* name) {
   void* sym = dlsym(RTLD_DEFAULT, name);
@@ -172,11 +50,12 @@ static const char* provider_of(const char* name) {
 }
 
 static int run_single(const options_t* opt) {
-  fill_size_table(opt->seed);
   const char* malloc_from = provider_of("malloc");
   const char* free_from = provider_of("free");
   uint64_t checksum;
-  double ns = run_loop(opt, &checksum);
+  small_loop_cfg_t cfg = {
+      .pairs = opt->pairs, .threads = opt->threads, .window = opt->window, .seed = opt->seed};
+  double ns = small_loop_run(&cfg, &checksum);
   if (ns < 0) {
     fprintf(stderr, "bench-small: allocation failed\n");
     return 1;
@@ -191,7 +70,8 @@ static int run_single(const options_t* opt) {
   double total = (double)opt->pairs * opt->threads;
   printf("malloc from: %s\nfree from:   %s\n", malloc_from, free_from);
   printf("small-loop: %llu pairs x %u thread(s), sizes %d..%d B, window %u\n",
-         (unsigned long long)opt->pairs, opt->threads, SIZE_MIN_B, SIZE_MAX_B, opt->window);
+         (unsigned long long)opt->pairs, opt->threads, SMALL_LOOP_MIN_B, SMALL_LOOP_MAX_B,
+         opt->window);
   printf(
       "  time %.3f s, %.2f ns per pair (per thread), %.1f M pairs/s (all threads), "
       "peak RSS %.1f MiB (checksum %llu)\n",
@@ -406,13 +286,15 @@ static int run_compare(const options_t* opt) {
       {.name = "mimalloc", .preload = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"},
       {.name = "jemalloc", .preload = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"},
       {.name = "tcmalloc", .preload = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"},
+      {.name = "tbbmalloc", .preload = "/usr/lib/x86_64-linux-gnu/libtbbmalloc_proxy.so.2"},
   };
-  const int n = 5;
+  const int n = 6;
   int present = 0;
   printf(
       "bench-small --compare: small-loop, %llu pairs x %u thread(s), sizes %d..%d B, "
       "window %u, %u round(s)\n",
-      (unsigned long long)opt->pairs, opt->threads, SIZE_MIN_B, SIZE_MAX_B, opt->window, opt->runs);
+      (unsigned long long)opt->pairs, opt->threads, SMALL_LOOP_MIN_B, SMALL_LOOP_MAX_B, opt->window,
+      opt->runs);
   for (int i = 0; i < n; i++) {
     if (!selected(opt, as[i].name)) continue;
     as[i].present = as[i].preload == NULL || access(as[i].preload, R_OK) == 0;
@@ -466,10 +348,11 @@ static void usage(FILE* f) {
           "  --compare        run this binary once per allocator found, with LD_PRELOAD,\n"
           "                   interleaved, and print medians, peak RSS and ratios\n"
           "  --runs N         rounds for --compare (default 3)\n"
-          "  --only A,B       --compare only these (shardalloc,glibc,mimalloc,jemalloc,tcmalloc)\n"
+          "  --only A,B       --compare only these (shardalloc,glibc,mimalloc,jemalloc,tcmalloc,\n"
+          "                   tbbmalloc)\n"
           "  --shardalloc P   library to preload as shardalloc (default %s)\n"
           "  --csv FILE       --compare: write every run to FILE\n",
-          SIZE_MIN_B, SIZE_MAX_B, SHARDALLOC_LIB);
+          SMALL_LOOP_MIN_B, SMALL_LOOP_MAX_B, SHARDALLOC_LIB);
 }
 
 static uint64_t parse_count(const char* flag, const char* s, uint64_t min, uint64_t max) {

@@ -47,7 +47,8 @@ else
   exit 2
 fi
 add glibc "" libc.so
-for peer in mimalloc:libmimalloc.so.2 jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
+for peer in mimalloc:libmimalloc.so.2 jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4 \
+            tbbmalloc:libtbbmalloc_proxy.so.2; do
   name=${peer%%:*} file=${peer#*:}
   if [ -f "$libdir/$file" ]; then
     add "$name" "$libdir/$file" "${file%%.so*}"
