@@ -21,17 +21,7 @@
 
 #define MIB ((size_t)1 << 20)
 
-static size_t rss_mib_quiet(void) {
-  char buf[128];
-  const int fd = open("/proc/self/statm", O_RDONLY);
-  if (fd < 0) return 0;
-  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
-  const char* s = strchr(buf, ' ');
-  return (s == NULL ? 0 : (size_t)strtoull(s + 1, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE) / MIB);
-}
+static size_t rss_mib_quiet(void) { return t_rss_bytes_quiet() / MIB; }
 
 // Allocates `bytes` in mixed sizes, touches them, frees them all.
 static void churn(size_t bytes, uint64_t seed) {

@@ -32,18 +32,6 @@ typedef struct slot_s {
   size_t n;
 } slot_t;
 
-static size_t rss_quiet(void) {
-  char buf[128];
-  const int fd = open("/proc/self/statm", O_RDONLY);
-  if (fd < 0) return 0;
-  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
-  const char* s = strchr(buf, ' ');
-  return (s == NULL ? 0 : (size_t)strtoull(s + 1, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE));
-}
-
 static size_t random_size(uint64_t* seed) {
   if (t_rand(seed) % 200 == 0) return t_rand_range(seed, MIB, 4 * MIB);
   const unsigned bits = (unsigned)t_rand_range(seed, 4, 18);  // 16 B .. 256 KiB, log-uniform
@@ -108,7 +96,7 @@ int main(void) {
     size_t window = 0;
     for (size_t i = 0; i < HISTORY; i++) window = (history[i] > window ? history[i] : window);
     if (live > max_live_seen) max_live_seen = live;
-    const size_t rss = rss_quiet();
+    const size_t rss = t_rss_bytes_quiet();
     const double bound = 1.5 * (double)window + (double)ALLOWANCE;
     if ((double)rss / bound > worst_ratio) {
       worst_ratio = (double)rss / bound;
