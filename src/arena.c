@@ -167,6 +167,7 @@ static void mi_arena_try_purge(mi_arena_t* arena, long long now, bool force) {
 
 // Purge the blocks whose delay has passed (all pending ones when forced).
 void _mi_arenas_try_purge(bool force) {
+  _mi_os_huge_cache_purge(force);  // freed huge mappings kept for reuse, likewise
   const size_t count = mi_atomic_load_acquire(&mi_arena_count);
   if (count == 0) return;
   const long long now = _mi_prim_clock_now();

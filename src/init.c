@@ -144,6 +144,7 @@ void mi_thread_done(void) mi_attr_noexcept {
    then takes over the memory of the threads it did not inherit. */
 static void mi_fork_prepare(void) {
   _mi_segment_purger_fork_lock(true);
+  _mi_os_fork_lock(true);
   _mi_arena_fork_lock(true);
   _mi_segment_fork_lock(true);
   _mi_segment_map_fork_lock(true);
@@ -153,6 +154,7 @@ static void mi_fork_parent(void) {
   _mi_segment_map_fork_lock(false);
   _mi_segment_fork_lock(false);
   _mi_arena_fork_lock(false);
+  _mi_os_fork_lock(false);
   _mi_segment_purger_fork_lock(false);
 }
 

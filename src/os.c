@@ -1,6 +1,8 @@
 /* OS memory layer: page-rounded and aligned mappings, release, decommit. Calls only the platform
  * layer (prim). Counts what is mapped and purged in the process-wide statistics. Thread-safe:
  * no state besides the configuration (written once at start) and atomic counters. */
+#include <pthread.h>
+
 #include "internal/internal.h"
 
 static mi_os_config_t mi_os_config = {4096, 2 * 1024 * 1024, true};
@@ -102,4 +104,129 @@ bool _mi_os_decommit(void* p, size_t size) {
   int err = _mi_prim_decommit(start, (size_t)(end - start));
   if (err != 0) _mi_warning_message("unable to decommit %p (error %d)", (void*)start, err);
   return (err == 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   A short-lived cache of freed huge mappings. A program that allocates, touches and frees blocks
+   larger than the largest size class in a loop would otherwise map, fault in and unmap every
+   page each time. A freed huge mapping (up to 64 MiB, 128 MiB in all) is kept, not purged, for
+   purge_delay x arena_purge_mult ms (100 ms by default); a huge allocation that fits takes it
+   (the tail beyond the request is unmapped), and expired entries are unmapped by the next
+   allocator activity or the background purger. Memory freed and reused within the delay is thus
+   never given back and faulted in again; memory not reused goes back within the delay.
+   purge_delay 0 turns the cache off; -1 keeps entries until they are reused or crowded out.
+--------------------------------------------------------------------------------------------- */
+#define MI_HUGE_CACHE_SLOTS 8
+#define MI_HUGE_CACHE_ENTRY (64 * 1024 * 1024)
+#define MI_HUGE_CACHE_TOTAL (128 * 1024 * 1024)
+
+typedef struct mi_huge_cached_s {
+  void* base;
+  size_t size;
+  long long expire;
+} mi_huge_cached_t;
+
+static pthread_mutex_t mi_huge_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static mi_huge_cached_t mi_huge_cache[MI_HUGE_CACHE_SLOTS];
+static size_t mi_huge_cache_bytes;
+static _Atomic(size_t) mi_huge_cache_count;
+
+static long long mi_huge_cache_delay(void) {
+  return mi_option_get(mi_option_purge_delay) * mi_option_get_clamp(mi_option_arena_purge_mult, 1, 1000);
+}
+
+// A mapping of at least `size` bytes whose start is a multiple of `alignment`, from the cache.
+void* _mi_os_alloc_huge(size_t size, size_t alignment, mi_memid_t* memid) {
+  size = _mi_align_up(size, _mi_os_page_size());
+  if (mi_atomic_load_relaxed(&mi_huge_cache_count) > 0) {
+    void* found = NULL;
+    size_t found_size = 0;
+    pthread_mutex_lock(&mi_huge_cache_lock);
+    for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
+      mi_huge_cached_t* e = &mi_huge_cache[i];
+      if (e->base == NULL || e->size < size || ((uintptr_t)e->base % alignment) != 0) continue;
+      if (found == NULL || e->size < found_size) {  // the tightest fit
+        found = e->base;
+        found_size = e->size;
+      }
+    }
+    if (found != NULL) {
+      for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
+        if (mi_huge_cache[i].base == found) mi_huge_cache[i].base = NULL;
+      }
+      mi_huge_cache_bytes -= found_size;
+      mi_atomic_sub_relaxed(&mi_huge_cache_count, 1);
+    }
+    pthread_mutex_unlock(&mi_huge_cache_lock);
+    if (found != NULL) {
+      if (found_size > size) mi_os_unmap((uint8_t*)found + size, found_size - size);
+      *memid = (mi_memid_t){.kind = MI_MEM_OS, .base = found, .size = size,
+                            .initially_zero = false, .initially_committed = true};
+      return found;
+    }
+  }
+  return _mi_os_alloc_aligned(size, alignment, memid);
+}
+
+// Unmap the entries whose delay has passed (all of them when forced). Lock held.
+static void mi_huge_cache_expire_locked(long long now, bool force) {
+  for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
+    mi_huge_cached_t* e = &mi_huge_cache[i];
+    if (e->base == NULL || !(force || (e->expire >= 0 && now >= e->expire))) continue;
+    mi_os_unmap(e->base, e->size);
+    mi_huge_cache_bytes -= e->size;
+    e->base = NULL;
+    mi_atomic_sub_relaxed(&mi_huge_cache_count, 1);
+  }
+}
+
+void _mi_os_free_huge(mi_memid_t memid) {
+  if (memid.kind != MI_MEM_OS) return;
+  const long long delay = mi_huge_cache_delay();
+  if (delay == 0 || memid.size > MI_HUGE_CACHE_ENTRY) {
+    mi_os_unmap(memid.base, memid.size);
+    return;
+  }
+  const long long now = _mi_prim_clock_now();
+  pthread_mutex_lock(&mi_huge_cache_lock);
+  mi_huge_cache_expire_locked(now, false);
+  // Room: evict the oldest entries until this one fits the total.
+  while (mi_huge_cache_bytes + memid.size > MI_HUGE_CACHE_TOTAL) {
+    mi_huge_cached_t* oldest = NULL;
+    for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
+      mi_huge_cached_t* e = &mi_huge_cache[i];
+      if (e->base != NULL && (oldest == NULL || e->expire < oldest->expire)) oldest = e;
+    }
+    if (oldest == NULL) break;
+    mi_os_unmap(oldest->base, oldest->size);
+    mi_huge_cache_bytes -= oldest->size;
+    oldest->base = NULL;
+    mi_atomic_sub_relaxed(&mi_huge_cache_count, 1);
+  }
+  mi_huge_cached_t* slot = NULL;
+  for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS && slot == NULL; i++) {
+    if (mi_huge_cache[i].base == NULL) slot = &mi_huge_cache[i];
+  }
+  if (slot != NULL && mi_huge_cache_bytes + memid.size <= MI_HUGE_CACHE_TOTAL) {
+    *slot = (mi_huge_cached_t){.base = memid.base, .size = memid.size,
+                               .expire = (delay < 0 ? -1 : now + delay)};
+    mi_huge_cache_bytes += memid.size;
+    mi_atomic_add_relaxed(&mi_huge_cache_count, 1);
+    memid.base = NULL;
+  }
+  pthread_mutex_unlock(&mi_huge_cache_lock);
+  if (memid.base != NULL) mi_os_unmap(memid.base, memid.size);
+}
+
+void _mi_os_huge_cache_purge(bool force) {
+  if (mi_atomic_load_relaxed(&mi_huge_cache_count) == 0) return;
+  const long long now = _mi_prim_clock_now();
+  pthread_mutex_lock(&mi_huge_cache_lock);
+  mi_huge_cache_expire_locked(now, force);
+  pthread_mutex_unlock(&mi_huge_cache_lock);
+}
+
+void _mi_os_fork_lock(bool lock) {
+  if (lock) pthread_mutex_lock(&mi_huge_cache_lock);
+  else pthread_mutex_unlock(&mi_huge_cache_lock);
 }

@@ -387,7 +387,7 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   if (block_size > SIZE_MAX - lead - MI_SEGMENT_SIZE) return NULL;
   map_size = _mi_align_up(lead + block_size, _mi_os_page_size());
   mi_memid_t memid;
-  uint8_t* base = (uint8_t*)_mi_os_alloc_aligned(map_size, map_alignment, &memid);
+  uint8_t* base = (uint8_t*)_mi_os_alloc_huge(map_size, map_alignment, &memid);
   if (base == NULL) return NULL;
   uint8_t* block = base + lead;
   mi_segment_t* segment = _mi_ptr_segment(block);
@@ -457,7 +457,7 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
   if (tld != NULL) tld->count--;
   mi_stat_decrease(segments, 1);
   if (segment->kind == MI_SEGMENT_HUGE) {
-    _mi_os_free(segment->memid.base, segment->memid.size, segment->memid);
+    _mi_os_free_huge(segment->memid);
   } else {
     _mi_arena_free(segment, MI_SEGMENT_SIZE, segment->memid);
   }

@@ -60,6 +60,10 @@ mi_decl_hidden __attribute__((noreturn, cold)) void _mi_assert_fail(const char* 
 --------------------------------------------------------------------------------------------- */
 // os.c
 void   _mi_os_init(void);
+void*  _mi_os_alloc_huge(size_t size, size_t alignment, mi_memid_t* memid);  // cached huge maps
+void   _mi_os_free_huge(mi_memid_t memid);
+void   _mi_os_huge_cache_purge(bool force);
+void   _mi_os_fork_lock(bool lock);
 size_t _mi_os_page_size(void);
 void*  _mi_os_alloc(size_t size, mi_memid_t* memid);
 void*  _mi_os_alloc_aligned(size_t size, size_t alignment, mi_memid_t* memid);
