@@ -87,6 +87,20 @@ void run_threads(unsigned n, void* (*fn)(void*), void* args, size_t arg_size) {
   free(tids);
 }
 
+void run_workers(const char* workload, const bench_args_t* a, bench_result_t* r, uint64_t steps,
+                 void* (*fn)(void*)) {
+  const unsigned T = a->threads;
+  bench_worker_t* ws = xmalloc_or_fail(workload, T * sizeof(bench_worker_t));
+  for (unsigned t = 0; t < T; t++)
+    ws[t] = (bench_worker_t){.steps = steps, .rng = rng_seed(a->seed, t)};
+  const double t0 = now_s();
+  run_threads(T, fn, ws, sizeof(bench_worker_t));
+  r->wall_s = now_s() - t0;
+  r->ops = (double)steps * T;
+  for (unsigned t = 0; t < T; t++) r->check += ws[t].check;
+  free(ws);
+}
+
 void bench_fail(const char* workload, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

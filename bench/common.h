@@ -68,6 +68,19 @@ uint64_t scaled(double base, double scale); /* max(1, round(base * scale)) */
    thread cannot be created. */
 void run_threads(unsigned n, void* (*fn)(void*), void* args, size_t arg_size);
 
+/* The independent-workers pattern: each of a->threads workers does `steps` operations with its
+   own random stream and returns a check value. */
+typedef struct bench_worker_s {
+  uint64_t steps;
+  uint64_t rng;
+  uint64_t check;
+} bench_worker_t;
+
+/* Runs fn on a->threads bench_worker_t of `steps` each (seeded from a->seed), timing the whole;
+   fills r->wall_s, r->ops (steps x threads) and r->check (the workers' checks summed). */
+void run_workers(const char* workload, const bench_args_t* a, bench_result_t* r, uint64_t steps,
+                 void* (*fn)(void*));
+
 /* Prints "bench-suite: <workload>: <message>" to stderr and exits with status 3 (a failed check,
    e.g. a corrupted block). */
 void bench_fail(const char* workload, const char* fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -11,11 +11,7 @@
 #define SET   2000
 #define STEPS 1.8e7 /* in all, split over the threads */
 
-typedef struct worker_s {
-  uint64_t steps;
-  uint64_t rng;
-  uint64_t check;
-} worker_t;
+typedef bench_worker_t worker_t;
 
 typedef struct block_s {
   unsigned char* p;
@@ -59,14 +55,6 @@ static void* worker_main(void* arg) {
 
 int wl_alloc_churn(const bench_args_t* a, bench_result_t* r) {
   const unsigned T = a->threads;
-  const uint64_t steps = scaled(STEPS / T, a->scale);
-  worker_t* ws = xmalloc_or_fail("alloc-churn", T * sizeof(worker_t));
-  for (unsigned t = 0; t < T; t++) ws[t] = (worker_t){.steps = steps, .rng = rng_seed(a->seed, t)};
-  double t0 = now_s();
-  run_threads(T, worker_main, ws, sizeof(worker_t));
-  r->wall_s = now_s() - t0;
-  r->ops = (double)steps * T;
-  for (unsigned t = 0; t < T; t++) r->check += ws[t].check;
-  free(ws);
+  run_workers("alloc-churn", a, r, scaled(STEPS / T, a->scale), worker_main);
   return 0;
 }

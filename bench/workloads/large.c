@@ -15,11 +15,7 @@
 #define SIZE_MAX_B (32u * 1024 * 1024)
 #define PAGE       4096
 
-typedef struct worker_s {
-  uint64_t steps;
-  uint64_t rng;
-  uint64_t check;
-} worker_t;
+typedef bench_worker_t worker_t;
 
 static unsigned char* fresh(uint64_t* rng, size_t* size_out) {
   size_t size = rng_log_size(rng, SIZE_MIN, SIZE_MAX_B);
@@ -52,14 +48,6 @@ static void* worker_main(void* arg) {
 
 int wl_large(const bench_args_t* a, bench_result_t* r) {
   const unsigned T = a->threads;
-  const uint64_t steps = scaled((double)STEPS / T, a->scale);
-  worker_t* ws = xmalloc_or_fail("large", T * sizeof(worker_t));
-  for (unsigned t = 0; t < T; t++) ws[t] = (worker_t){.steps = steps, .rng = rng_seed(a->seed, t)};
-  double t0 = now_s();
-  run_threads(T, worker_main, ws, sizeof(worker_t));
-  r->wall_s = now_s() - t0;
-  r->ops = (double)steps * T;
-  for (unsigned t = 0; t < T; t++) r->check += ws[t].check;
-  free(ws);
+  run_workers("large", a, r, scaled((double)STEPS / T, a->scale), worker_main);
   return 0;
 }

@@ -22,18 +22,14 @@ typedef struct buf_s {
   size_t len, target;
 } buf_t;
 
-typedef struct worker_s {
-  uint64_t reallocs;
-  uint64_t rng;
-  uint64_t check;
-} worker_t;
+typedef bench_worker_t worker_t;
 
 static void* worker_main(void* arg) {
   worker_t* w = arg;
   buf_t b[BUFFERS] = {{0}};
   uint64_t check = 0;
   for (unsigned k = 0; k < BUFFERS; k++) b[k].target = rng_range(&w->rng, TARGET_MIN, TARGET_MAX);
-  for (uint64_t i = 0; i < w->reallocs; i++) {
+  for (uint64_t i = 0; i < w->steps; i++) {
     buf_t* x = &b[i % BUFFERS];
     size_t step = (size_t)rng_range(&w->rng, STEP_MIN, STEP_MAX);
     unsigned char* p = realloc(x->p, x->len + step);
@@ -63,16 +59,6 @@ static void* worker_main(void* arg) {
 
 int wl_realloc_grow(const bench_args_t* a, bench_result_t* r) {
   const unsigned T = a->threads;
-  const uint64_t reallocs = scaled(REALLOCS / T, a->scale);
-  worker_t* ws = xmalloc_or_fail("realloc-grow", T * sizeof(worker_t));
-  for (unsigned t = 0; t < T; t++) {
-    ws[t] = (worker_t){.reallocs = reallocs, .rng = rng_seed(a->seed, t)};
-  }
-  double t0 = now_s();
-  run_threads(T, worker_main, ws, sizeof(worker_t));
-  r->wall_s = now_s() - t0;
-  r->ops = (double)reallocs * T;
-  for (unsigned t = 0; t < T; t++) r->check += ws[t].check;
-  free(ws);
+  run_workers("realloc-grow", a, r, scaled(REALLOCS / T, a->scale), worker_main);
   return 0;
 }
