@@ -128,8 +128,10 @@ class Context:
         if len(fields) != 7:
             raise CommandFailed("%s: no resource usage (exit %s): %s" % (
                 " ".join(h["argv"]), proc.returncode, err.decode(errors="replace")[-300:]))
-        wall, rss, minflt, majflt = float(fields[0]), int(fields[1]), int(fields[2]), int(fields[3])
-        utime, stime, status = float(fields[4]), float(fields[5]), int(fields[6])
+        # test/real/rusage.c's line: wall, peak RSS, wait status, faults, CPU times
+        wall, rss, status = float(fields[0]), int(fields[1]), int(fields[2])
+        minflt, majflt = int(fields[3]), int(fields[4])
+        utime, stime = float(fields[5]), float(fields[6])
         rc = os.waitstatus_to_exitcode(status)
         rec = Launched(rc, out, err, wall, rss, minflt, majflt, utime, stime)
         if account in ("all", "time"):

@@ -158,7 +158,7 @@ def execute(argv, env, cwd, timeout, stdin_path=None, preload=None):
             rss = usage.ru_maxrss
             with open(result_path) as f:
                 fields = f.read().split()
-            if RUNNER and len(fields) == 3:
+            if RUNNER and len(fields) >= 3:
                 wall, rss, status = float(fields[0]), int(fields[1]), int(fields[2])
             proc.returncode = os.waitstatus_to_exitcode(status)
             # Anything the command left running in its session (it should leave nothing) goes too.
@@ -853,7 +853,7 @@ class Server:
         if RUNNER and os.path.isfile(self.result):
             with open(self.result) as f:
                 fields = f.read().split()
-            if len(fields) == 3:
+            if len(fields) >= 3:
                 self.wall, self.rss_kib, self.status = (float(fields[0]), int(fields[1]),
                                                         int(fields[2]))
         self.rc = self.proc.returncode = os.waitstatus_to_exitcode(self.status)

@@ -10,7 +10,9 @@
  * that this process itself never runs with the preload (its own "process init" line would count
  * as the program's in the driver's probes).
  *
- * RESULT gets one line: "<wall seconds> <ru_maxrss KiB> <wait status>". The exit status is
+ * RESULT gets one line: "<wall seconds> <ru_maxrss KiB> <wait status> <minor faults> <major
+ * faults> <user seconds> <system seconds>". It also serves bench/real/run.py (the bench-launch
+ * target builds this file). The exit status is
  * PROGRAM's, or 128+N when signal N ended it (after RESULT is written); 127 when it cannot run.
  * Signals SIGTERM and SIGINT sent to this process are passed on to PROGRAM. */
 #define _GNU_SOURCE
@@ -77,7 +79,12 @@ int main(int argc, char **argv) {
   }
   double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
   FILE *f = fopen(result, "w");
-  if (f == NULL || fprintf(f, "%.6f %ld %d\n", wall, ru.ru_maxrss, status) < 0 || fclose(f) != 0) {
+  const double user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+  const double sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+  if (f == NULL ||
+      fprintf(f, "%.6f %ld %d %ld %ld %.6f %.6f\n", wall, ru.ru_maxrss, status, ru.ru_minflt,
+              ru.ru_majflt, user, sys) < 0 ||
+      fclose(f) != 0) {
     perror("real-rusage: writing the result");
     return 127;
   }
