@@ -74,9 +74,11 @@ bench-peers:
 bench-instr: all
 	$(PYTHON3) bench/instr.py
 
-# Real programs (python3, sqlite3, git, g++, redis, ...) under each allocator.
+# Real programs (python3, sqlite3, git, g++, redis, ...) under each allocator; then redis-server
+# loaded and flushed under each (RSS given back).
 bench-real: all
 	$(PYTHON3) bench/real/run.py $(BENCH_ARGS)
+	$(PYTHON3) bench/real/redis_flush.py --out bench/results/$$(date +%F)-$$(hostname -s)-redis-flush.md
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)

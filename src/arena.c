@@ -10,14 +10,14 @@
 
 #define MI_ARENA_BLOCK_SIZE MI_SEGMENT_SIZE
 #define MI_MAX_ARENAS       64
-#define MI_ARENA_FIELDS_MAX 4   // up to 256 blocks = 8 GiB per arena
+#define MI_ARENA_FIELDS_MAX 4  // up to 256 blocks = 8 GiB per arena
 
 typedef struct mi_arena_s {
-  uint8_t*   start;           // aligned to MI_ARENA_BLOCK_SIZE
-  size_t     block_count;
-  size_t     field_count;
-  mi_memid_t memid;           // the OS mapping
-  _Atomic(size_t) search_idx; // field where the last claim succeeded
+  uint8_t* start;  // aligned to MI_ARENA_BLOCK_SIZE
+  size_t block_count;
+  size_t field_count;
+  mi_memid_t memid;            // the OS mapping
+  _Atomic(size_t) search_idx;  // field where the last claim succeeded
   mi_bitmap_field_t blocks_inuse[MI_ARENA_FIELDS_MAX];
   mi_bitmap_field_t blocks_dirty[MI_ARENA_FIELDS_MAX];  // written since last known zero
   mi_bitmap_field_t blocks_purge[MI_ARENA_FIELDS_MAX];  // free and waiting to be purged
@@ -28,13 +28,15 @@ static _Atomic(mi_arena_t*) mi_arenas[MI_MAX_ARENAS];
 static pthread_mutex_t mi_arena_grow_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void _mi_arena_fork_lock(bool lock) {
-  if (lock) pthread_mutex_lock(&mi_arena_grow_lock);
-  else pthread_mutex_unlock(&mi_arena_grow_lock);
+  if (lock)
+    pthread_mutex_lock(&mi_arena_grow_lock);
+  else
+    pthread_mutex_unlock(&mi_arena_grow_lock);
 }
 static _Atomic(size_t) mi_arena_count;
 
-static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blocks,
-                               void** p, mi_memid_t* memid) {
+static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blocks, void** p,
+                               mi_memid_t* memid) {
   size_t bit;
   const size_t start = mi_atomic_load_relaxed(&arena->search_idx);
   if (!_mi_bitmap_try_find_claim(arena->blocks_inuse, arena->field_count, start, blocks, &bit)) {
@@ -48,9 +50,13 @@ static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blo
   _mi_bitmap_clear(arena->blocks_purge, blocks, bit);  // in use again: still committed, no purge
   bool any_dirty = false;
   _mi_bitmap_claim(arena->blocks_dirty, blocks, bit, &any_dirty);
+  if (any_dirty) mi_stat_decrease(committed, blocks * MI_ARENA_BLOCK_SIZE);  // the segment counts
   *p = arena->start + bit * MI_ARENA_BLOCK_SIZE;
-  *memid = (mi_memid_t){.kind = MI_MEM_ARENA, .arena_index = arena_index, .block_index = bit,
-                        .block_count = blocks, .initially_zero = !any_dirty,
+  *memid = (mi_memid_t){.kind = MI_MEM_ARENA,
+                        .arena_index = arena_index,
+                        .block_index = bit,
+                        .block_count = blocks,
+                        .initially_zero = !any_dirty,
                         .initially_committed = true};
   return true;
 }
@@ -108,8 +114,8 @@ void* _mi_arena_alloc_segment(size_t size, mi_memid_t* memid) {
     const size_t seen = mi_atomic_load_acquire(&mi_arena_count);
     pthread_mutex_lock(&mi_arena_grow_lock);
     bool ok = (mi_atomic_load_acquire(&mi_arena_count) != seen);
-    if (!ok && seen < MI_MAX_ARENAS && blocks * MI_ARENA_BLOCK_SIZE <=
-                                          (size_t)mi_option_get_size(mi_option_arena_reserve)) {
+    if (!ok && seen < MI_MAX_ARENAS &&
+        blocks * MI_ARENA_BLOCK_SIZE <= (size_t)mi_option_get_size(mi_option_arena_reserve)) {
       ok = mi_arena_reserve();
     }
     pthread_mutex_unlock(&mi_arena_grow_lock);
@@ -123,7 +129,8 @@ void* _mi_arena_alloc_segment(size_t size, mi_memid_t* memid) {
    Delayed purging
 --------------------------------------------------------------------------------------------- */
 static long long mi_arena_purge_delay(void) {
-  return mi_option_get(mi_option_purge_delay) * mi_option_get_clamp(mi_option_arena_purge_mult, 0, 1000);
+  return mi_option_get(mi_option_purge_delay) *
+         mi_option_get_clamp(mi_option_arena_purge_mult, 0, 1000);
 }
 
 // Purge one block now: claim it so nobody uses it meanwhile. False if it is in use (its claimer
@@ -138,8 +145,9 @@ static bool mi_arena_purge_block(mi_arena_t* arena, size_t bit) {
   } while (!mi_atomic_cas_weak_acq_rel(&arena->blocks_inuse[field], &map, map | mask));
   claimed = bit;
   if (_mi_bitmap_clear(arena->blocks_purge, 1, claimed) &&
-      _mi_os_purge(arena->start + claimed * MI_ARENA_BLOCK_SIZE, MI_ARENA_BLOCK_SIZE)) {
-    _mi_bitmap_clear(arena->blocks_dirty, 1, claimed);  // reads as zero now
+      _mi_os_purge(arena->start + claimed * MI_ARENA_BLOCK_SIZE, MI_ARENA_BLOCK_SIZE) &&
+      _mi_bitmap_clear(arena->blocks_dirty, 1, claimed)) {  // reads as zero now
+    mi_stat_decrease(committed, MI_ARENA_BLOCK_SIZE);
   }
   _mi_bitmap_unclaim(arena->blocks_inuse, 1, claimed);
   return true;
@@ -188,13 +196,16 @@ void _mi_arena_free(void* p, size_t size, mi_memid_t memid) {
     _mi_error_message(EFAULT, "freeing %p to an arena it does not belong to", p);
     return;
   }
+  // A free dirty block counts as committed (all of it: which slices were written is not kept).
   const long long delay = mi_arena_purge_delay();
-  if (delay == 0) {
-    // purge at once, before the block can be claimed again; it then reads as zero
-    if (_mi_os_purge(p, memid.block_count * MI_ARENA_BLOCK_SIZE)) {
-      _mi_bitmap_clear(arena->blocks_dirty, memid.block_count, memid.block_index);
-    }
-  } else if (delay > 0) {
+  const size_t bytes = memid.block_count * MI_ARENA_BLOCK_SIZE;
+  if (delay == 0 && _mi_os_purge(p, bytes)) {
+    // purged at once, before the block can be claimed again; it then reads as zero
+    _mi_bitmap_clear(arena->blocks_dirty, memid.block_count, memid.block_index);
+  } else {
+    mi_stat_increase(committed, bytes);
+  }
+  if (delay > 0) {
     _mi_bitmap_claim(arena->blocks_purge, memid.block_count, memid.block_index, NULL);
     long long expected = 0;
     mi_atomic_cas_strong_acq_rel(&arena->purge_expire, &expected, _mi_prim_clock_now() + delay);

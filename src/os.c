@@ -47,8 +47,11 @@ void* _mi_os_alloc(size_t size, mi_memid_t* memid) {
   size = _mi_align_up(size, _mi_os_page_size());
   void* p = mi_os_map(size);
   if (p == NULL) return NULL;
-  *memid = (mi_memid_t){.kind = MI_MEM_OS, .base = p, .size = size,
-                        .initially_zero = true, .initially_committed = true};
+  *memid = (mi_memid_t){.kind = MI_MEM_OS,
+                        .base = p,
+                        .size = size,
+                        .initially_zero = true,
+                        .initially_committed = true};
   return p;
 }
 
@@ -69,9 +72,13 @@ void* _mi_os_alloc_aligned(size_t size, size_t alignment, mi_memid_t* memid) {
   const size_t tail = over - head - size;
   if (head > 0) mi_os_unmap(base, head);
   if (tail > 0) mi_os_unmap(aligned + size, tail);
-  if (mi_os_advise_huge && size >= mi_os_config.large_page_size) _mi_prim_advise_huge(aligned, size);
-  *memid = (mi_memid_t){.kind = MI_MEM_OS, .base = aligned, .size = size,
-                        .initially_zero = true, .initially_committed = true};
+  if (mi_os_advise_huge && size >= mi_os_config.large_page_size)
+    _mi_prim_advise_huge(aligned, size);
+  *memid = (mi_memid_t){.kind = MI_MEM_OS,
+                        .base = aligned,
+                        .size = size,
+                        .initially_zero = true,
+                        .initially_committed = true};
   return aligned;
 }
 
@@ -132,7 +139,17 @@ static size_t mi_huge_cache_bytes;
 static _Atomic(size_t) mi_huge_cache_count;
 
 static long long mi_huge_cache_delay(void) {
-  return mi_option_get(mi_option_purge_delay) * mi_option_get_clamp(mi_option_arena_purge_mult, 1, 1000);
+  return mi_option_get(mi_option_purge_delay) *
+         mi_option_get_clamp(mi_option_arena_purge_mult, 1, 1000);
+}
+
+// Take an entry out of the cache (lock held); unmap it unless `keep`.
+static void mi_huge_cache_drop_locked(mi_huge_cached_t* e, bool keep) {
+  if (!keep) mi_os_unmap(e->base, e->size);
+  mi_stat_decrease(committed, e->size);  // a kept one is counted again by its new huge block
+  mi_huge_cache_bytes -= e->size;
+  e->base = NULL;
+  mi_atomic_sub_relaxed(&mi_huge_cache_count, 1);
 }
 
 // A mapping of at least `size` bytes whose start is a multiple of `alignment`, from the cache.
@@ -142,26 +159,25 @@ void* _mi_os_alloc_huge(size_t size, size_t alignment, mi_memid_t* memid) {
     void* found = NULL;
     size_t found_size = 0;
     pthread_mutex_lock(&mi_huge_cache_lock);
+    mi_huge_cached_t* best = NULL;
     for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
       mi_huge_cached_t* e = &mi_huge_cache[i];
       if (e->base == NULL || e->size < size || ((uintptr_t)e->base % alignment) != 0) continue;
-      if (found == NULL || e->size < found_size) {  // the tightest fit
-        found = e->base;
-        found_size = e->size;
-      }
+      if (best == NULL || e->size < best->size) best = e;  // the tightest fit
     }
-    if (found != NULL) {
-      for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
-        if (mi_huge_cache[i].base == found) mi_huge_cache[i].base = NULL;
-      }
-      mi_huge_cache_bytes -= found_size;
-      mi_atomic_sub_relaxed(&mi_huge_cache_count, 1);
+    if (best != NULL) {
+      found = best->base;
+      found_size = best->size;
+      mi_huge_cache_drop_locked(best, true);
     }
     pthread_mutex_unlock(&mi_huge_cache_lock);
     if (found != NULL) {
       if (found_size > size) mi_os_unmap((uint8_t*)found + size, found_size - size);
-      *memid = (mi_memid_t){.kind = MI_MEM_OS, .base = found, .size = size,
-                            .initially_zero = false, .initially_committed = true};
+      *memid = (mi_memid_t){.kind = MI_MEM_OS,
+                            .base = found,
+                            .size = size,
+                            .initially_zero = false,
+                            .initially_committed = true};
       return found;
     }
   }
@@ -173,10 +189,7 @@ static void mi_huge_cache_expire_locked(long long now, bool force) {
   for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
     mi_huge_cached_t* e = &mi_huge_cache[i];
     if (e->base == NULL || !(force || (e->expire >= 0 && now >= e->expire))) continue;
-    mi_os_unmap(e->base, e->size);
-    mi_huge_cache_bytes -= e->size;
-    e->base = NULL;
-    mi_atomic_sub_relaxed(&mi_huge_cache_count, 1);
+    mi_huge_cache_drop_locked(e, false);
   }
 }
 
@@ -198,20 +211,18 @@ void _mi_os_free_huge(mi_memid_t memid) {
       if (e->base != NULL && (oldest == NULL || e->expire < oldest->expire)) oldest = e;
     }
     if (oldest == NULL) break;
-    mi_os_unmap(oldest->base, oldest->size);
-    mi_huge_cache_bytes -= oldest->size;
-    oldest->base = NULL;
-    mi_atomic_sub_relaxed(&mi_huge_cache_count, 1);
+    mi_huge_cache_drop_locked(oldest, false);
   }
   mi_huge_cached_t* slot = NULL;
   for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS && slot == NULL; i++) {
     if (mi_huge_cache[i].base == NULL) slot = &mi_huge_cache[i];
   }
   if (slot != NULL && mi_huge_cache_bytes + memid.size <= MI_HUGE_CACHE_TOTAL) {
-    *slot = (mi_huge_cached_t){.base = memid.base, .size = memid.size,
-                               .expire = (delay < 0 ? -1 : now + delay)};
+    *slot = (mi_huge_cached_t){
+        .base = memid.base, .size = memid.size, .expire = (delay < 0 ? -1 : now + delay)};
     mi_huge_cache_bytes += memid.size;
     mi_atomic_add_relaxed(&mi_huge_cache_count, 1);
+    mi_stat_increase(committed, memid.size);  // kept unpurged
     memid.base = NULL;
   }
   pthread_mutex_unlock(&mi_huge_cache_lock);
@@ -227,6 +238,8 @@ void _mi_os_huge_cache_purge(bool force) {
 }
 
 void _mi_os_fork_lock(bool lock) {
-  if (lock) pthread_mutex_lock(&mi_huge_cache_lock);
-  else pthread_mutex_unlock(&mi_huge_cache_lock);
+  if (lock)
+    pthread_mutex_lock(&mi_huge_cache_lock);
+  else
+    pthread_mutex_unlock(&mi_huge_cache_lock);
 }

@@ -14,9 +14,18 @@
 static void mi_slice_mask_set(mi_slice_mask_t* mask, size_t idx, size_t count, bool set) {
   for (size_t i = idx; i < idx + count; i++) {
     const uint64_t bit = (uint64_t)1 << (i % 64);
-    if (set) mask->bits[i / 64] |= bit;
-    else mask->bits[i / 64] &= ~bit;
+    if (set)
+      mask->bits[i / 64] |= bit;
+    else
+      mask->bits[i / 64] &= ~bit;
   }
+}
+
+static size_t mi_slice_mask_count(const mi_slice_mask_t* mask) {
+  size_t n = 0;
+  for (size_t i = 0; i < MI_SLICE_MASK_FIELDS; i++)
+    n += (size_t)__builtin_popcountll(mask->bits[i]);
+  return n;
 }
 
 static bool mi_slice_mask_any(const mi_slice_mask_t* mask, size_t idx, size_t count) {
@@ -24,6 +33,18 @@ static bool mi_slice_mask_any(const mi_slice_mask_t* mask, size_t idx, size_t co
     if (mask->bits[i / 64] & ((uint64_t)1 << (i % 64))) return true;
   }
   return false;
+}
+
+// The first slice at or after `from` whose bit equals `set` (MI_SLICES_PER_SEGMENT if none).
+static size_t mi_slice_mask_find(const mi_slice_mask_t* mask, size_t from, bool set) {
+  while (from < MI_SLICES_PER_SEGMENT) {
+    uint64_t word = mask->bits[from / 64];
+    if (!set) word = ~word;
+    word &= ~(uint64_t)0 << (from % 64);
+    if (word != 0) return (from & ~(size_t)63) + (size_t)__builtin_ctzll(word);
+    from = (from & ~(size_t)63) + 64;
+  }
+  return MI_SLICES_PER_SEGMENT;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -58,20 +79,65 @@ static void mi_segment_mask_unlock(mi_segment_t* segment) {
 
 // Purge the marked slices now, a run of consecutive slices at a time (mask lock held).
 static void mi_segment_purge_now(mi_segment_t* segment) {
-  size_t i = 0;
+  size_t i = mi_slice_mask_find(&segment->purge_mask, 0, true);
   while (i < MI_SLICES_PER_SEGMENT) {
-    if (!mi_slice_mask_any(&segment->purge_mask, i, 1)) {
-      i++;
-      continue;
+    const size_t end = mi_slice_mask_find(&segment->purge_mask, i, false);
+    if (_mi_os_purge((uint8_t*)segment + i * MI_SLICE_SIZE, (end - i) * MI_SLICE_SIZE)) {
+      mi_slice_mask_set(&segment->dirty_mask, i, end - i, false);  // reads as zero again
+      mi_stat_decrease(committed, (end - i) * MI_SLICE_SIZE);      // (pending slices are dirty)
     }
-    size_t n = 1;
-    while (i + n < MI_SLICES_PER_SEGMENT && mi_slice_mask_any(&segment->purge_mask, i + n, 1)) n++;
-    if (_mi_os_purge((uint8_t*)segment + i * MI_SLICE_SIZE, n * MI_SLICE_SIZE)) {
-      mi_slice_mask_set(&segment->dirty_mask, i, n, false);  // reads as zero again
-    }
-    i += n;
+    i = mi_slice_mask_find(&segment->purge_mask, end, true);
   }
   memset(&segment->purge_mask, 0, sizeof(segment->purge_mask));
+}
+
+static bool mi_segment_purge_if_due(mi_segment_t* segment, long long now, bool force);
+
+/* Shrink detection. The delay keeps memory that is freed and soon carved again; a thread that
+   frees far more than it carves is shrinking (a cache flushed, a data set dropped), and waiting
+   would leave the tail of that burst unpurged until the thread happens to do periodic work again
+   (an idle server may not for minutes). So within a window of MI_SHRINK_WINDOW_MS, once the
+   dirty slices a thread freed exceed what it carved recently (this window, plus the windows
+   before with weights 1/2, 1/4, ...) by MI_SHRINK_SLACK, in at least MI_SHRINK_FREES pages, its
+   pending purges are done at once, and the rest of the window's frees are purged as they come.
+   A thread that allocates while it frees (churn, also of blocks of very different sizes: one
+   large free is not a burst) or that frees slowly does not trip it. Windows move on page frees
+   and carves (the owner's slow paths), which read the clock. */
+#define MI_SHRINK_WINDOW_MS 5
+#define MI_SHRINK_SLACK     64  // slices: 4 MiB
+#define MI_SHRINK_FREES     16
+
+static void mi_segments_window_update(mi_segments_tld_t* tld) {
+  const long long now = _mi_prim_clock_now();
+  const long long elapsed = now - tld->window_start;
+  if (elapsed < MI_SHRINK_WINDOW_MS) return;
+  const long long windows = elapsed / MI_SHRINK_WINDOW_MS;  // >= 1; older carving counts less
+  const size_t recent = tld->carved_recent / 2 + tld->window_carved;
+  tld->carved_recent = (windows > 63 ? 0 : recent >> (windows - 1));
+  tld->window_carved = tld->window_freed = tld->window_frees = 0;
+  tld->window_start = now;
+  tld->shrinking = false;
+}
+
+// The owner carved a page of `slices` slices.
+static void mi_segments_track_carve(size_t slices, mi_segments_tld_t* tld) {
+  mi_segments_window_update(tld);
+  tld->window_carved += slices;
+}
+
+// The owner freed a page of `slices` slices of `segment` (it was scheduled for purging).
+static void mi_segments_track_free(mi_segment_t* segment, size_t slices, mi_segments_tld_t* tld) {
+  if (mi_option_get(mi_option_purge_delay) <= 0) return;
+  mi_segments_window_update(tld);
+  tld->window_freed += slices;
+  tld->window_frees++;
+  if (tld->shrinking) {
+    mi_segment_purge_if_due(segment, 0, true);
+  } else if (tld->window_freed > tld->window_carved + tld->carved_recent + MI_SHRINK_SLACK &&
+             tld->window_frees >= MI_SHRINK_FREES) {
+    tld->shrinking = true;
+    _mi_segments_try_purge(tld, true);
+  }
 }
 
 // [idx, idx+count) became free: schedule its dirty slices for purging. An owned segment joins its
@@ -91,7 +157,8 @@ static void mi_segment_schedule_purge(mi_segment_t* segment, size_t idx, size_t 
   }
   if (any && delay == 0) mi_segment_purge_now(segment);
   // The delay runs from the moment the segment got its first pending slice.
-  else if (any && !was_pending) segment->purge_expire = _mi_prim_clock_now() + delay;
+  else if (any && !was_pending)
+    segment->purge_expire = _mi_prim_clock_now() + delay;
   mi_segment_mask_unlock(segment);
   if (!any || delay == 0 || tld == NULL) return;
   if (!segment->in_purge_list) {
@@ -199,8 +266,10 @@ static mi_span_queue_t* mi_span_queue_for(size_t slice_count, mi_segments_tld_t*
 static void mi_span_queue_push(mi_span_queue_t* sq, mi_page_t* slice) {
   slice->prev = NULL;
   slice->next = sq->first;
-  if (sq->first != NULL) sq->first->prev = slice;
-  else sq->last = slice;
+  if (sq->first != NULL)
+    sq->first->prev = slice;
+  else
+    sq->last = slice;
   sq->first = slice;
 }
 
@@ -270,6 +339,13 @@ static void mi_segment_span_free_coalesce(mi_segment_t* segment, mi_page_t* slic
   mi_segment_span_free(segment, mi_slice_index(segment, slice), count, tld);
 }
 
+// [idx, idx+count) is about to be written: dirty (and committed) until purged.
+static void mi_segment_mark_dirty(mi_segment_t* segment, size_t idx, size_t count) {
+  const size_t before = mi_slice_mask_count(&segment->dirty_mask);
+  mi_slice_mask_set(&segment->dirty_mask, idx, count, true);
+  mi_stat_increase(committed, (mi_slice_mask_count(&segment->dirty_mask) - before) * MI_SLICE_SIZE);
+}
+
 // Turn [idx, idx+count) into a page: every slice points back to the first.
 static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, size_t count) {
   mi_page_t* page = &segment->slices[idx];
@@ -289,7 +365,7 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
   page->is_zero_init =
       segment->memid.initially_zero && !mi_slice_mask_any(&segment->dirty_mask, idx, count);
   mi_slice_mask_set(&segment->purge_mask, idx, count, false);  // reused before its purge
-  mi_slice_mask_set(&segment->dirty_mask, idx, count, true);
+  mi_segment_mark_dirty(segment, idx, count);
   mi_segment_mask_unlock(segment);
   segment->used++;
   mi_stat_increase(pages, 1);
@@ -311,6 +387,7 @@ static mi_page_t* mi_segments_page_find_and_allocate(size_t slice_count, mi_segm
         mi_segment_span_free(segment, idx + slice_count, available - slice_count, tld);
       }
       mi_page_t* page = mi_segment_span_allocate(segment, idx, slice_count);
+      mi_segments_track_carve(slice_count, tld);
       mi_assert_expensive(_mi_segment_is_valid(segment));
       return page;
     }
@@ -325,8 +402,8 @@ static size_t mi_segment_info_size(void) {
   return _mi_align_up(sizeof(mi_segment_t), MI_SLICE_SIZE);
 }
 
-static void mi_segment_header_init(mi_segment_t* segment, mi_memid_t memid,
-                                   mi_segment_kind_t kind, size_t segment_size) {
+static void mi_segment_header_init(mi_segment_t* segment, mi_memid_t memid, mi_segment_kind_t kind,
+                                   size_t segment_size) {
   // Only the fixed part: slice descriptors are written when spans are made.
   memset(segment, 0, offsetof(mi_segment_t, slices));
   segment->memid = memid;
@@ -344,13 +421,11 @@ static mi_segment_t* mi_segment_alloc_normal(mi_segments_tld_t* tld) {
   const size_t info_slices = mi_segment_info_size() / MI_SLICE_SIZE;
   segment->segment_slices = MI_SLICES_PER_SEGMENT;
   segment->segment_info_slices = (uint32_t)info_slices;
-  if (!memid.initially_zero) memset(&segment->dirty_mask, 0xFF, sizeof(segment->dirty_mask));
   // the info slices form a span that is never free
   mi_page_t* info = &segment->slices[0];
   info->slice_count = (uint32_t)info_slices;
   info->slice_offset = 0;
   info->block_size = 1;
-  mi_slice_mask_set(&segment->dirty_mask, 0, info_slices, true);
   // the one-past-the-end descriptor must never look like a free span
   segment->slices[MI_SLICES_PER_SEGMENT].slice_offset = 0;
   segment->slices[MI_SLICES_PER_SEGMENT].block_size = 1;
@@ -358,6 +433,7 @@ static mi_segment_t* mi_segment_alloc_normal(mi_segments_tld_t* tld) {
     _mi_arena_free(segment, MI_SEGMENT_SIZE, memid);
     return NULL;
   }
+  mi_segment_mark_dirty(segment, 0, memid.initially_zero ? info_slices : MI_SLICES_PER_SEGMENT);
   mi_segment_span_free(segment, info_slices, MI_SLICES_PER_SEGMENT - info_slices, tld);
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
@@ -370,8 +446,8 @@ static mi_segment_t* mi_segment_alloc_normal(mi_segments_tld_t* tld) {
 // start - 1, so the usual lookup finds it.
 static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, size_t align_offset,
                                         mi_segments_tld_t* tld) {
-  const size_t header_min = _mi_align_up(offsetof(mi_segment_t, slices) + sizeof(mi_page_t),
-                                         _mi_os_page_size());
+  const size_t header_min =
+      _mi_align_up(offsetof(mi_segment_t, slices) + sizeof(mi_page_t), _mi_os_page_size());
   size_t map_size, lead;  // bytes to map; distance from the mapping start to the block
   size_t map_alignment;
   if (alignment == 0) {
@@ -395,8 +471,10 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   // header in its frame: the header then goes in the frame below and the block is registered as
   // displaced (found through the segment map's slow path).
   const bool displaced = ((size_t)(block - (uint8_t*)segment) < header_min);
-  if (displaced) segment = (mi_segment_t*)((uintptr_t)(block - header_min) & ~(uintptr_t)MI_SEGMENT_MASK);
-  mi_segment_header_init(segment, memid, MI_SEGMENT_HUGE, (size_t)(block - (uint8_t*)segment) + block_size);
+  if (displaced)
+    segment = (mi_segment_t*)((uintptr_t)(block - header_min) & ~(uintptr_t)MI_SEGMENT_MASK);
+  mi_segment_header_init(segment, memid, MI_SEGMENT_HUGE,
+                         (size_t)(block - (uint8_t*)segment) + block_size);
   segment->segment_slices = 1;
   segment->segment_info_slices = 0;
   mi_page_t* page = &segment->slices[0];
@@ -429,6 +507,7 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
     _mi_os_free(memid.base, memid.size, memid);
     return NULL;
   }
+  mi_stat_increase(committed, memid.size);
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
   mi_stat_increase(segments, 1);
@@ -452,13 +531,17 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
   if (mi_purge_background) pthread_mutex_lock(&mi_purger_lock);
   _mi_segment_map_freed_at(segment);
   if (mi_purge_background) pthread_mutex_unlock(&mi_purger_lock);
-  if (segment->displaced_block != NULL) _mi_segment_map_unregister_displaced(segment->displaced_block);
+  if (segment->displaced_block != NULL)
+    _mi_segment_map_unregister_displaced(segment->displaced_block);
   mi_atomic_store_release(&segment->thread_id, 0);
   if (tld != NULL) tld->count--;
   mi_stat_decrease(segments, 1);
   if (segment->kind == MI_SEGMENT_HUGE) {
+    mi_stat_decrease(committed, segment->memid.size);
     _mi_os_free_huge(segment->memid);
   } else {
+    // the arena counts the block as committed while it is free and dirty
+    mi_stat_decrease(committed, mi_slice_mask_count(&segment->dirty_mask) * MI_SLICE_SIZE);
     _mi_arena_free(segment, MI_SEGMENT_SIZE, segment->memid);
   }
 }
@@ -477,9 +560,12 @@ mi_page_kind_t _mi_page_kind_of_size(size_t block_size) {
 
 static size_t mi_page_slices_for(size_t block_size) {
   switch (_mi_page_kind_of_size(block_size)) {
-    case MI_PAGE_SMALL: return 1;
-    case MI_PAGE_MEDIUM: return MI_MEDIUM_PAGE_SLICES;
-    default: return _mi_divide_up(block_size, MI_SLICE_SIZE);
+    case MI_PAGE_SMALL:
+      return 1;
+    case MI_PAGE_MEDIUM:
+      return MI_MEDIUM_PAGE_SLICES;
+    default:
+      return _mi_divide_up(block_size, MI_SLICE_SIZE);
   }
 }
 
@@ -524,8 +610,10 @@ void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld) {
     mi_segment_free(segment, tld);
     return;
   }
+  const size_t slices = page->slice_count;
   mi_segment_span_free_coalesce(segment, page, tld);
   mi_assert_expensive(_mi_segment_is_valid(segment));
+  if (tld != NULL) mi_segments_track_free(segment, slices, tld);  // may purge it at once
   if (segment->used == 0) {
     mi_segment_free(segment, tld);
   } else if (segment->abandoned == segment->used) {
@@ -547,8 +635,10 @@ static _Atomic(size_t) mi_abandoned_count;
 
 static void mi_abandoned_push_locked(mi_segment_t* segment) {
   segment->abandoned_next = NULL;
-  if (mi_abandoned_last != NULL) mi_abandoned_last->abandoned_next = segment;
-  else mi_abandoned_first = segment;
+  if (mi_abandoned_last != NULL)
+    mi_abandoned_last->abandoned_next = segment;
+  else
+    mi_abandoned_first = segment;
   mi_abandoned_last = segment;
   mi_atomic_add_relaxed(&mi_abandoned_count, 1);
 }
@@ -697,13 +787,17 @@ size_t _mi_segment_abandoned_count(void) { return mi_atomic_load_relaxed(&mi_aba
 // Taken outermost around fork(): a purger pass (holding mi_purger_lock, and segment mask locks
 // inside it) is never cut in half in the child.
 void _mi_segment_purger_fork_lock(bool lock) {
-  if (lock) pthread_mutex_lock(&mi_purger_lock);
-  else pthread_mutex_unlock(&mi_purger_lock);
+  if (lock)
+    pthread_mutex_lock(&mi_purger_lock);
+  else
+    pthread_mutex_unlock(&mi_purger_lock);
 }
 
 void _mi_segment_fork_lock(bool lock) {
-  if (lock) pthread_mutex_lock(&mi_abandoned_lock);
-  else pthread_mutex_unlock(&mi_abandoned_lock);
+  if (lock)
+    pthread_mutex_lock(&mi_abandoned_lock);
+  else
+    pthread_mutex_unlock(&mi_abandoned_lock);
 }
 
 /* In a fork child only the forking thread exists. Segments of the other threads are abandoned

@@ -52,8 +52,9 @@ static void mi_stat_reset(mi_stat_atomic_t* stat) {
 
 void mi_stats_reset(void) mi_attr_noexcept {
   mi_stats_t* s = &_mi_stats_main;
-  mi_stat_atomic_t* counts[] = {&s->reserved, &s->segments, &s->segments_abandoned, &s->pages,
-                                &s->pages_abandoned, &s->threads, &s->arenas};
+  mi_stat_atomic_t* counts[] = {
+      &s->reserved, &s->committed,       &s->segments, &s->segments_abandoned,
+      &s->pages,    &s->pages_abandoned, &s->threads,  &s->arenas};
   for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) mi_stat_reset(counts[i]);
   _Atomic(int64_t)* counters[] = {&s->purged, &s->purges, &s->mmaps, &s->pages_extended,
                                   &s->malloc_generic};
@@ -87,11 +88,11 @@ void mi_process_info(size_t* elapsed_msecs, size_t* user_msecs, size_t* system_m
   }
   if (current_rss != NULL) *current_rss = rss;
   if (peak_rss != NULL) *peak_rss = rss_peak;
-  // Memory the allocator holds from the OS (mapped, whether touched or purged since).
-  const int64_t reserved = mi_atomic_load_relaxed(&_mi_stats_main.reserved.current);
-  const int64_t reserved_peak = mi_atomic_load_relaxed(&_mi_stats_main.reserved.peak);
-  if (current_commit != NULL) *current_commit = (size_t)(reserved > 0 ? reserved : 0);
-  if (peak_commit != NULL) *peak_commit = (size_t)(reserved_peak > 0 ? reserved_peak : 0);
+  // Memory the allocator may have resident: touched since it was mapped or last purged.
+  const int64_t commit = mi_atomic_load_relaxed(&_mi_stats_main.committed.current);
+  const int64_t commit_peak = mi_atomic_load_relaxed(&_mi_stats_main.committed.peak);
+  if (current_commit != NULL) *current_commit = (size_t)(commit > 0 ? commit : 0);
+  if (peak_commit != NULL) *peak_commit = (size_t)(commit_peak > 0 ? commit_peak : 0);
   if (page_faults != NULL) *page_faults = faults;
 }
 
@@ -131,8 +132,10 @@ static void mi_format_amount(char* buf, size_t size, int64_t n, bool bytes) {
     base *= 1024;
     u++;
   }
-  if (u == 0) snprintf(buf, size, "%lld %s", (long long)n, units[0]);
-  else snprintf(buf, size, "%.1f %s", (double)n / (double)base, units[u]);
+  if (u == 0)
+    snprintf(buf, size, "%lld %s", (long long)n, units[0]);
+  else
+    snprintf(buf, size, "%.1f %s", (double)n / (double)base, units[u]);
 }
 
 static void mi_print_count(const mi_printer_t* pr, const char* name, mi_stat_atomic_t* stat,
@@ -162,7 +165,7 @@ static void mi_print_process(const mi_printer_t* pr) {
   mi_print_line(pr, "%-12s %12.3f s", "elapsed:", (double)elapsed / 1000.0);
   mi_print_line(pr,
                 "process:     user: %.3f s, system: %.3f s, faults: %zu, rss: %s, peak rss: %s, "
-                "peak reserved: %s",
+                "peak commit: %s",
                 (double)user / 1000.0, (double)sys / 1000.0, faults, rss_s, peak_s, commit_s);
 }
 
@@ -173,6 +176,7 @@ void mi_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept {
   mi_stats_t* s = &_mi_stats_main;
   mi_print_line(&pr, "%-12s %12s %12s %12s", "heap stats:", "peak", "total", "current");
   mi_print_count(&pr, "reserved:", &s->reserved, true);
+  mi_print_count(&pr, "committed:", &s->committed, true);
   mi_print_counter(&pr, "purged:", &s->purged, true);
   mi_print_count(&pr, "segments:", &s->segments, false);
   mi_print_count(&pr, "-abandoned:", &s->segments_abandoned, false);

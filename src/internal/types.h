@@ -247,6 +247,9 @@ typedef struct mi_stat_atomic_s {
 
 typedef struct mi_stats_s {
   mi_stat_atomic_t reserved;            // bytes mapped from the OS
+  mi_stat_atomic_t committed;           // bytes touched since mapped or last purged (resident
+                                        // at most): dirty slices, dirty free arena blocks,
+                                        // huge blocks and the huge-mapping cache
   mi_stat_atomic_t segments;
   mi_stat_atomic_t segments_abandoned;
   mi_stat_atomic_t pages;
@@ -270,6 +273,13 @@ typedef struct mi_segments_tld_s {
   size_t count;        // segments owned
   size_t peak_count;
   struct mi_segment_s* purge_first;  // segments with a pending purge
+  // Shrink detection, in slices per window (see segment.c "Shrink detection"):
+  size_t window_freed;        // dirty slices that became free in this window
+  size_t window_frees;        // ... in how many spans
+  size_t window_carved;       // slices carved into pages in this window
+  size_t carved_recent;       // ... in the windows before, halved at each new window
+  long long window_start;     // clock (ms) when this window began
+  bool shrinking;             // this window freed far more than it carved: purge at once
 } mi_segments_tld_t;
 
 typedef struct mi_tld_s {

@@ -96,7 +96,7 @@ int main(void) {
 
   t_section("every row is printed");
   capture_t c = stats_now();
-  const char* rows[] = {"heap stats:", "reserved:", "purged:", "segments:", "-abandoned:",
+  const char* rows[] = {"heap stats:", "reserved:", "committed:", "purged:", "segments:", "-abandoned:",
                         "pages:", "-extended:", "arenas:", "mmaps:", "purges:", "threads:",
                         "elapsed:", "process:"};
   for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -105,6 +105,7 @@ int main(void) {
 
   t_section("the rows follow 64 MiB of 1 KiB blocks and a 40 MiB block");
   const double pages0 = current_of(&c, "pages:"), reserved0 = current_of(&c, "reserved:");
+  const double committed0 = current_of(&c, "committed:");
   const size_t count = 64 * 1024;
   void** blocks = malloc(count * sizeof(void*));
   for (size_t i = 0; i < count; i++) {
@@ -119,6 +120,10 @@ int main(void) {
         pages0, pages1);
   CHECK(reserved1 >= 104.0 * MIB, "reserved: %.0f bytes, want >= 104 MiB (was %.0f)", reserved1,
         reserved0);
+  const double committed1 = current_of(&c, "committed:");
+  CHECK(committed1 >= committed0 + 104.0 * MIB && committed1 <= reserved1,
+        "committed: %.0f -> %.0f bytes, want +104 MiB and <= reserved %.0f", committed0,
+        committed1, reserved1);
   CHECK(current_of(&c, "segments:") >= 3, "segments: %.0f", current_of(&c, "segments:"));
   CHECK(current_of(&c, "arenas:") >= 1, "arenas: %.0f", current_of(&c, "arenas:"));
   CHECK(current_of(&c, "mmaps:") >= 1, "mmaps: %.0f", current_of(&c, "mmaps:"));
@@ -142,6 +147,9 @@ int main(void) {
   CHECK(pages2 <= pages0 + 8, "pages: %.0f after freeing everything (%.0f before)", pages2, pages0);
   CHECK(current_of(&c, "purged:") >= purged1 + 32.0 * MIB, "purged: %.0f -> %.0f bytes", purged1,
         current_of(&c, "purged:"));
+  CHECK(current_of(&c, "committed:") <= committed0 + 8.0 * MIB,
+        "committed: %.0f bytes after freeing and collecting (%.0f before, %.0f at the peak)",
+        current_of(&c, "committed:"), committed0, committed1);
   size_t rss2, elapsed2;
   usleep(20 * 1000);
   mi_process_info(&elapsed2, NULL, NULL, &rss2, NULL, NULL, NULL, NULL);
