@@ -93,6 +93,11 @@
    - A size of 0 gives a unique non-NULL block that must be freed like any other.
 ------------------------------------------------------------------------------------------------ */
 #ifdef __cplusplus
+/* The C declarations use `long long`, which C++98 lacks and its compilers accept anyway. */
+#if defined(__GNUC__) && (__cplusplus < 201103L)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wlong-long"
+#endif
 extern "C" {
 #endif
 
@@ -359,6 +364,11 @@ mi_decl_nodiscard mi_decl_export bool mi_heap_check_owned(mi_heap_t* heap,
                                                           const void* p) mi_attr_noexcept;
 mi_decl_nodiscard mi_decl_export bool mi_check_owned(const void* p) mi_attr_noexcept;
 mi_decl_nodiscard mi_decl_export bool mi_is_in_heap_region(const void* p) mi_attr_noexcept;
+/* True if the page holding block p (of heap) has fewer than perc_threshold percent of its blocks
+   in use: a hint for programs that move objects out of sparse pages (p must be a live block of
+   heap, hence "unsafe"). */
+mi_decl_nodiscard mi_decl_export bool mi_unsafe_heap_page_is_under_utilized(
+    mi_heap_t* heap, void* p, size_t perc_threshold) mi_attr_noexcept;
 
 /* Walking a heap: the visitor is called once per area (a page) with block == NULL, then, if
    visit_blocks, once per live block of that area; returning false stops the walk (and
@@ -402,6 +412,10 @@ mi_decl_export bool mi_heap_visit_blocks(const mi_heap_t* heap, bool visit_block
 mi_decl_nodiscard mi_decl_export int mi_version(void) mi_attr_noexcept;
 /* Returns free memory to the OS where possible; force also collects what is merely cached. */
 mi_decl_export void mi_collect(bool force) mi_attr_noexcept;
+/* Deprecated in mimalloc: like mi_collect(true) for the calling thread (the target is not used). */
+mi_decl_export void mi_collect_reduce(size_t target_thread_owned) mi_attr_noexcept;
+/* Windows-only notion (redirection of the C runtime's malloc): always false on this platform. */
+mi_decl_nodiscard mi_decl_export bool mi_is_redirected(void) mi_attr_noexcept;
 
 /* Process and thread set-up and teardown run by themselves (on first use, at thread and process
    exit); these let a host choose the moment instead. */
@@ -409,6 +423,9 @@ mi_decl_export void mi_process_init(void) mi_attr_noexcept;
 mi_decl_export void mi_cdecl mi_process_done(void) mi_attr_noexcept;
 mi_decl_export void mi_thread_init(void) mi_attr_noexcept;
 mi_decl_export void mi_thread_done(void) mi_attr_noexcept;
+/* A hint that the calling thread belongs to a thread pool. As in mimalloc 2.x it changes nothing:
+   shardalloc treats every thread alike. */
+mi_decl_export void mi_thread_set_in_threadpool(void) mi_attr_noexcept;
 
 /* Callbacks. The output function receives every message (default: stderr); the error function
    receives an errno-style code for each detected error; the deferred-free function is called
@@ -428,14 +445,16 @@ mi_decl_export void mi_register_deferred_free(mi_deferred_free_fun* deferred_fre
    argument is an mi_output_fun* or NULL. mi_thread_stats_print_out prints the calling thread's
    own pages and slow-path calls. mi_stats_reset restarts totals and peaks from the current
    figures; mi_stats_merge has nothing to do (statistics are kept process-wide as they happen).
-   MIMALLOC_SHOW_STATS=1 prints them at exit. */
+   MIMALLOC_SHOW_STATS=1 prints them at exit. The same figures as a struct or as JSON:
+   mi_stats_get and mi_stats_get_json, declared in mimalloc-stats.h (as in mimalloc). */
 mi_decl_export void mi_stats_print(void* out) mi_attr_noexcept;
 mi_decl_export void mi_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept;
 mi_decl_export void mi_thread_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept;
 mi_decl_export void mi_stats_reset(void) mi_attr_noexcept;
 mi_decl_export void mi_stats_merge(void) mi_attr_noexcept;
-/* Process figures; any pointer may be NULL. The commit figures are the memory shardalloc holds
-   from the OS (mapped; purged parts included), current and peak. */
+/* Process figures; any pointer may be NULL. The commit figures are the "committed" statistic,
+   current and peak: memory touched since it was mapped or last purged (at most what can be
+   resident). */
 mi_decl_export void mi_process_info(size_t* elapsed_msecs, size_t* user_msecs,
                                     size_t* system_msecs, size_t* current_rss, size_t* peak_rss,
                                     size_t* current_commit, size_t* peak_commit,
@@ -518,6 +537,52 @@ mi_decl_export void mi_option_set(mi_option_t option, long value) mi_attr_noexce
 mi_decl_export void mi_option_set_default(mi_option_t option, long value) mi_attr_noexcept;
 
 /* ------------------------------------------------------------------------------------------------
+   Arenas: address ranges cut into 32 MiB blocks that hold shardalloc's segments. Ids start at 1
+   (0: none). An exclusive arena serves only heaps created for it with mi_heap_new_in_arena or
+   mi_heap_new_ex; the other heaps use the shared arenas and, unless MIMALLOC_DISALLOW_OS_ALLOC
+   is set, the OS. The functions returning int give 0 or an errno value (ENOMEM, EINVAL).
+------------------------------------------------------------------------------------------------ */
+typedef int mi_arena_id_t;
+
+/* Reserve `size` bytes (rounded up to 32 MiB, at most 32 GiB) from the OS as a new arena.
+   `commit` has no effect on Linux (memory is committed on first touch); `allow_large` asks for
+   transparent huge pages. */
+mi_decl_export int mi_reserve_os_memory(size_t size, bool commit, bool allow_large) mi_attr_noexcept;
+mi_decl_export int mi_reserve_os_memory_ex(size_t size, bool commit, bool allow_large,
+                                           bool exclusive, mi_arena_id_t* arena_id) mi_attr_noexcept;
+/* Hand the program's own memory to shardalloc: the 32 MiB-aligned blocks inside
+   [start, start + size) become an arena (at least one such block is needed; at most 32 GiB is
+   used). It is never unmapped or purged. Not committed (e.g. mapped PROT_NONE): each block is made
+   readable and writable when first used. is_zero: it reads as zero. numa_node is ignored. */
+mi_decl_export bool mi_manage_os_memory(void* start, size_t size, bool is_committed,
+                                        bool is_large, bool is_zero, int numa_node) mi_attr_noexcept;
+mi_decl_export bool mi_manage_os_memory_ex(void* start, size_t size, bool is_committed,
+                                           bool is_large, bool is_zero, int numa_node,
+                                           bool exclusive, mi_arena_id_t* arena_id) mi_attr_noexcept;
+/* Start and size of an arena; NULL (and *size 0) for an unknown id. */
+mi_decl_export void* mi_arena_area(mi_arena_id_t arena_id, size_t* size) mi_attr_noexcept;
+/* 1 GiB huge OS pages (hugetlbfs; the administrator must reserve them): as many of `pages` as
+   the system grants, as one arena that is never purged; ENOMEM when it grants none. NUMA nodes
+   and the timeout are accepted and not needed. mi_reserve_huge_os_pages is the deprecated form. */
+mi_decl_export int mi_reserve_huge_os_pages_interleave(size_t pages, size_t numa_nodes,
+                                                       size_t timeout_msecs) mi_attr_noexcept;
+mi_decl_export int mi_reserve_huge_os_pages_at(size_t pages, int numa_node,
+                                               size_t timeout_msecs) mi_attr_noexcept;
+mi_decl_export int mi_reserve_huge_os_pages_at_ex(size_t pages, int numa_node, size_t timeout_msecs,
+                                                  bool exclusive,
+                                                  mi_arena_id_t* arena_id) mi_attr_noexcept;
+mi_decl_export int mi_reserve_huge_os_pages(size_t pages, double max_secs,
+                                            size_t* pages_reserved) mi_attr_noexcept;
+/* One line per arena through the output function: address, size, blocks in use, kind. */
+mi_decl_export void mi_debug_show_arenas(void) mi_attr_noexcept;
+mi_decl_export void mi_arenas_print(void) mi_attr_noexcept;
+/* A heap that allocates only in `arena_id` (ENOMEM when it is full); mi_heap_new_ex also sets the
+   heap's tag and whether mi_heap_destroy is allowed (then it never adopts abandoned memory). */
+mi_decl_nodiscard mi_decl_export mi_heap_t* mi_heap_new_in_arena(mi_arena_id_t arena_id) mi_attr_noexcept;
+mi_decl_nodiscard mi_decl_export mi_heap_t* mi_heap_new_ex(int heap_tag, bool allow_destroy,
+                                                          mi_arena_id_t arena_id) mi_attr_noexcept;
+
+/* ------------------------------------------------------------------------------------------------
    mi_ equivalents of POSIX, BSD and Windows functions, with those functions' conventions and the
    error rules stated at the top of this file.
 ------------------------------------------------------------------------------------------------ */
@@ -580,6 +645,211 @@ mi_decl_nodiscard mi_decl_export mi_decl_restrict unsigned char* mi_mbsdup(const
 
 #ifdef __cplusplus
 }
+#if defined(__GNUC__) && (__cplusplus < 201103L)
+#pragma GCC diagnostic pop
 #endif
+#endif
+
+/* ------------------------------------------------------------------------------------------------
+   Allocators for the C++ standard containers (std::vector<T, mi_stl_allocator<T>> and so on).
+   - mi_stl_allocator<T> (C++98 and later): allocates with mi_new_n, so a failure runs the
+     new-handler loop and throws std::bad_alloc; frees with mi_free. It has no state: all
+     instances are equal and storage may move freely between containers.
+   - mi_heap_stl_allocator<T> (C++11 and later): allocates in one heap, shared by every copy and
+     rebound copy, which compare equal exactly when they share it. A default-constructed one makes
+     a fresh heap (mi_heap_new) that is mi_heap_delete'd when its last copy goes: blocks still
+     live then move to the thread's backing heap and stay valid. One built from an explicit heap
+     does not own it; the caller deletes that heap after the last container using it.
+   - mi_heap_destroy_stl_allocator<T> (C++11 and later): the same, but deallocate does nothing and
+     an owned heap is released as a whole with mi_heap_destroy when the last copy goes. Every
+     container using it must be gone by then; it suits short-lived data built in one phase.
+   Like the heaps themselves, a heap allocator may allocate only on the thread that made its heap;
+   blocks may be freed from any thread.
+------------------------------------------------------------------------------------------------ */
+#ifdef __cplusplus
+#include <cstddef> /* std::size_t, std::ptrdiff_t */
+#include <new>     /* placement new, std::bad_alloc */
+#if (__cplusplus >= 201103L)
+#include <memory>      /* std::shared_ptr */
+#include <type_traits> /* std::true_type, std::false_type */
+#include <utility>     /* std::forward */
+#endif
+
+template <class T>
+struct mi_stl_allocator {
+  typedef T value_type;
+  typedef std::size_t size_type;
+  typedef std::ptrdiff_t difference_type;
+  typedef T* pointer;
+  typedef const T* const_pointer;
+  typedef T& reference;
+  typedef const T& const_reference;
+  template <class U>
+  struct rebind {
+    typedef mi_stl_allocator<U> other;
+  };
+#if (__cplusplus >= 201103L)
+  typedef std::true_type propagate_on_container_copy_assignment;
+  typedef std::true_type propagate_on_container_move_assignment;
+  typedef std::true_type propagate_on_container_swap;
+  typedef std::true_type is_always_equal;
+#endif
+
+  mi_stl_allocator() mi_attr_noexcept {}
+  template <class U>
+  mi_stl_allocator(const mi_stl_allocator<U>&) mi_attr_noexcept {}
+
+  mi_decl_nodiscard T* allocate(size_type count) {
+    return static_cast<T*>(mi_new_n(count, sizeof(T)));
+  }
+  /* The C++98 form with a locality hint, which is ignored. */
+  mi_decl_nodiscard T* allocate(size_type count, const void*) { return allocate(count); }
+  void deallocate(T* p, size_type) mi_attr_noexcept { mi_free(p); }
+  /* Object sizes are bounded by PTRDIFF_MAX, so that pointer differences stay defined. */
+  size_type max_size() const mi_attr_noexcept {
+    return (static_cast<size_type>(-1) >> 1) / sizeof(T);
+  }
+
+  pointer address(reference x) const mi_attr_noexcept { return &x; }
+  const_pointer address(const_reference x) const mi_attr_noexcept { return &x; }
+#if (__cplusplus >= 201103L)
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+  template <class U>
+  void destroy(U* p) mi_attr_noexcept {
+    p->~U();
+  }
+#else
+  void construct(pointer p, const_reference value) { ::new (static_cast<void*>(p)) T(value); }
+  void destroy(pointer p) { p->~T(); }
+#endif
+};
+
+template <class T1, class T2>
+bool operator==(const mi_stl_allocator<T1>&, const mi_stl_allocator<T2>&) mi_attr_noexcept {
+  return true;
+}
+template <class T1, class T2>
+bool operator!=(const mi_stl_allocator<T1>&, const mi_stl_allocator<T2>&) mi_attr_noexcept {
+  return false;
+}
+
+#if (__cplusplus >= 201103L)
+#define MI_HAS_HEAP_STL_ALLOCATOR 1
+
+/* What the two heap allocators share. The heap sits in a shared_ptr whose deleter is chosen at
+   construction: mi_heap_delete or mi_heap_destroy (by destroy_heap) for a heap made here, nothing
+   for a heap passed in. Not meant to be used by itself. */
+template <class T, bool destroy_heap>
+struct mi_heap_stl_allocator_base {
+  typedef T value_type;
+  typedef std::size_t size_type;
+  typedef std::ptrdiff_t difference_type;
+  /* The allocator travels with the storage it made, so a container never frees into a heap
+     other than the one its blocks came from. */
+  typedef std::true_type propagate_on_container_copy_assignment;
+  typedef std::true_type propagate_on_container_move_assignment;
+  typedef std::true_type propagate_on_container_swap;
+  typedef std::false_type is_always_equal;
+
+  mi_decl_nodiscard T* allocate(size_type count) {
+    return static_cast<T*>(mi_heap_alloc_new_n(heap_.get(), count, sizeof(T)));
+  }
+  size_type max_size() const noexcept { return (static_cast<size_type>(-1) >> 1) / sizeof(T); }
+  /* The heap every copy of this allocator allocates in. */
+  mi_heap_t* heap() const noexcept { return heap_.get(); }
+  /* mi_heap_collect on that heap: frees what it caches, force also what is merely retained. */
+  void collect(bool force) noexcept { mi_heap_collect(heap_.get(), force); }
+
+ protected:
+  mi_heap_stl_allocator_base() : heap_(new_heap(), &release_heap) {}
+  /* Declared so that a move copies: a container still allocates through its allocator after its
+     contents were moved away, so a moved-from allocator must keep its heap. */
+  mi_heap_stl_allocator_base(const mi_heap_stl_allocator_base&) = default;
+  mi_heap_stl_allocator_base& operator=(const mi_heap_stl_allocator_base&) = default;
+  mi_heap_stl_allocator_base(mi_heap_t* heap) : heap_(heap, &keep_heap) {}
+  template <class U>
+  mi_heap_stl_allocator_base(const mi_heap_stl_allocator_base<U, destroy_heap>& other) noexcept
+      : heap_(other.heap_) {}
+
+ private:
+  template <class U, bool D>
+  friend struct mi_heap_stl_allocator_base;
+
+  static mi_heap_t* new_heap() {
+    mi_heap_t* heap = mi_heap_new();
+    if (heap == nullptr) throw std::bad_alloc();
+    return heap;
+  }
+  static void release_heap(mi_heap_t* heap) noexcept {
+    if (destroy_heap) {
+      mi_heap_destroy(heap);
+    } else {
+      mi_heap_delete(heap);
+    }
+  }
+  static void keep_heap(mi_heap_t*) noexcept {}
+
+  std::shared_ptr<mi_heap_t> heap_;
+};
+
+template <class T>
+struct mi_heap_stl_allocator : public mi_heap_stl_allocator_base<T, false> {
+  template <class U>
+  struct rebind {
+    typedef mi_heap_stl_allocator<U> other;
+  };
+
+  mi_heap_stl_allocator() : mi_heap_stl_allocator_base<T, false>() {}
+  /* Allocates in heap (not NULL), which stays the caller's to delete. */
+  mi_heap_stl_allocator(mi_heap_t* heap) : mi_heap_stl_allocator_base<T, false>(heap) {}
+  template <class U>
+  mi_heap_stl_allocator(const mi_heap_stl_allocator<U>& other) noexcept
+      : mi_heap_stl_allocator_base<T, false>(other) {}
+
+  void deallocate(T* p, std::size_t) noexcept { mi_free(p); }
+};
+
+template <class T1, class T2>
+bool operator==(const mi_heap_stl_allocator<T1>& a, const mi_heap_stl_allocator<T2>& b) noexcept {
+  return a.heap() == b.heap();
+}
+template <class T1, class T2>
+bool operator!=(const mi_heap_stl_allocator<T1>& a, const mi_heap_stl_allocator<T2>& b) noexcept {
+  return a.heap() != b.heap();
+}
+
+template <class T>
+struct mi_heap_destroy_stl_allocator : public mi_heap_stl_allocator_base<T, true> {
+  template <class U>
+  struct rebind {
+    typedef mi_heap_destroy_stl_allocator<U> other;
+  };
+
+  mi_heap_destroy_stl_allocator() : mi_heap_stl_allocator_base<T, true>() {}
+  /* Allocates in heap (not NULL), which stays the caller's to destroy. */
+  mi_heap_destroy_stl_allocator(mi_heap_t* heap) : mi_heap_stl_allocator_base<T, true>(heap) {}
+  template <class U>
+  mi_heap_destroy_stl_allocator(const mi_heap_destroy_stl_allocator<U>& other) noexcept
+      : mi_heap_stl_allocator_base<T, true>(other) {}
+
+  /* Blocks are released only with the whole heap. */
+  void deallocate(T*, std::size_t) noexcept {}
+};
+
+template <class T1, class T2>
+bool operator==(const mi_heap_destroy_stl_allocator<T1>& a,
+                const mi_heap_destroy_stl_allocator<T2>& b) noexcept {
+  return a.heap() == b.heap();
+}
+template <class T1, class T2>
+bool operator!=(const mi_heap_destroy_stl_allocator<T1>& a,
+                const mi_heap_destroy_stl_allocator<T2>& b) noexcept {
+  return a.heap() != b.heap();
+}
+#endif /* C++11 */
+#endif /* __cplusplus */
 
 #endif /* MIMALLOC_H */

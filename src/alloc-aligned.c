@@ -75,7 +75,7 @@ void* mi_heap_zalloc_aligned(mi_heap_t* heap, size_t size, size_t alignment) mi_
 void* mi_heap_calloc_aligned_at(mi_heap_t* heap, size_t count, size_t size, size_t alignment,
                                 size_t offset) mi_attr_noexcept {
   size_t total;
-  if (mi_mul_overflow(count, size, &total)) return mi_enomem();
+  if (mi_unlikely(mi_mul_overflow(count, size, &total))) return _mi_alloc_overflow(count, size);
   return mi_heap_malloc_zero_aligned_at(heap, total, alignment, offset, true);
 }
 
@@ -170,7 +170,7 @@ void* mi_heap_rezalloc_aligned(mi_heap_t* heap, void* p, size_t newsize,
 void* mi_heap_recalloc_aligned_at(mi_heap_t* heap, void* p, size_t newcount, size_t size,
                                   size_t alignment, size_t offset) mi_attr_noexcept {
   size_t total;
-  if (mi_mul_overflow(newcount, size, &total)) return mi_enomem();
+  if (mi_unlikely(mi_mul_overflow(newcount, size, &total))) return _mi_alloc_overflow(newcount, size);
   return mi_heap_rezalloc_aligned_at(heap, p, total, alignment, offset);
 }
 

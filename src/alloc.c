@@ -48,13 +48,18 @@ void* mi_heap_zalloc(mi_heap_t* heap, size_t size) mi_attr_noexcept {
   return mi_heap_malloc_inline(heap, size, true);
 }
 
+void* _mi_alloc_overflow(size_t count, size_t size) {
+  _mi_error_message(EOVERFLOW, "allocation request is too large (%zu * %zu bytes)", count, size);
+  return mi_enomem();
+}
+
 void* mi_zalloc(size_t size) mi_attr_noexcept {
   return mi_heap_malloc_inline(mi_prim_get_default_heap(), size, true);
 }
 
 void* mi_heap_calloc(mi_heap_t* heap, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
-  if (mi_unlikely(mi_mul_overflow(count, size, &total))) return mi_enomem();
+  if (mi_unlikely(mi_mul_overflow(count, size, &total))) return _mi_alloc_overflow(count, size);
   return mi_heap_malloc_inline(heap, total, true);
 }
 
@@ -65,7 +70,7 @@ void* mi_calloc(size_t count, size_t size) mi_attr_noexcept {
 // Like calloc, but uninitialised.
 void* mi_heap_mallocn(mi_heap_t* heap, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
-  if (mi_unlikely(mi_mul_overflow(count, size, &total))) return mi_enomem();
+  if (mi_unlikely(mi_mul_overflow(count, size, &total))) return _mi_alloc_overflow(count, size);
   return mi_heap_malloc_inline(heap, total, false);
 }
 
@@ -177,7 +182,7 @@ void* mi_realloc(void* p, size_t newsize) mi_attr_noexcept {
 
 void* mi_heap_reallocn(mi_heap_t* heap, void* p, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
-  if (mi_unlikely(mi_mul_overflow(count, size, &total))) return mi_enomem();
+  if (mi_unlikely(mi_mul_overflow(count, size, &total))) return _mi_alloc_overflow(count, size);
   return mi_heap_realloc(heap, p, total);
 }
 
@@ -210,7 +215,7 @@ void* mi_rezalloc(void* p, size_t newsize) mi_attr_noexcept {
 
 void* mi_heap_recalloc(mi_heap_t* heap, void* p, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
-  if (mi_unlikely(mi_mul_overflow(count, size, &total))) return mi_enomem();
+  if (mi_unlikely(mi_mul_overflow(count, size, &total))) return _mi_alloc_overflow(count, size);
   return mi_heap_rezalloc(heap, p, total);
 }
 

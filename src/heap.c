@@ -126,6 +126,11 @@ void mi_collect(bool force) mi_attr_noexcept {
   mi_heap_collect(mi_prim_get_default_heap(), force);
 }
 
+void mi_collect_reduce(size_t target_thread_owned) mi_attr_noexcept {
+  (void)target_thread_owned;
+  mi_collect(true);
+}
+
 /* ---------------------------------------------------------------------------------------------
    Ownership
 --------------------------------------------------------------------------------------------- */
@@ -166,6 +171,14 @@ bool mi_check_owned(const void* p) mi_attr_noexcept {
   return mi_heap_check_owned(mi_prim_get_default_heap(), p);
 }
 
+bool mi_unsafe_heap_page_is_under_utilized(mi_heap_t* heap, void* p,
+                                           size_t perc_threshold) mi_attr_noexcept {
+  if (!mi_heap_contains_block(heap, p)) return false;
+  const mi_page_t* page = _mi_segment_page_of(_mi_ptr_segment_checked(p), p);
+  const size_t capacity = (page->capacity > 0 ? page->capacity : 1);  // blocks handed out so far
+  return (size_t)page->used * 100 < perc_threshold * capacity;
+}
+
 /* ---------------------------------------------------------------------------------------------
    First-class heaps
 --------------------------------------------------------------------------------------------- */
@@ -179,14 +192,26 @@ static bool mi_heap_is_owned(const mi_heap_t* heap, const char* fn) {
   return true;
 }
 
-mi_heap_t* mi_heap_new(void) mi_attr_noexcept {
+mi_heap_t* mi_heap_new_ex(int heap_tag, bool allow_destroy, mi_arena_id_t arena_id) mi_attr_noexcept {
+  if (heap_tag < 0 || heap_tag > 255 || (arena_id != 0 && !_mi_arena_id_is_valid(arena_id))) {
+    _mi_warning_message("mi_heap_new_ex: invalid tag %d or arena id %d", heap_tag, arena_id);
+    errno = EINVAL;
+    return NULL;
+  }
   mi_heap_t* backing = mi_heap_get_backing();
   mi_heap_t* heap = (mi_heap_t*)mi_heap_malloc(backing, sizeof(mi_heap_t));
   if (heap == NULL) return NULL;
   // no_reclaim: abandoned pages must not join a heap that may be destroyed wholesale
-  _mi_heap_init(heap, backing->tld, 0, true);
+  _mi_heap_init(heap, backing->tld, (uint8_t)heap_tag, allow_destroy);
+  heap->arena_id = arena_id;
   return heap;
 }
+
+mi_heap_t* mi_heap_new_in_arena(mi_arena_id_t arena_id) mi_attr_noexcept {
+  return mi_heap_new_ex(0, true, arena_id);
+}
+
+mi_heap_t* mi_heap_new(void) mi_attr_noexcept { return mi_heap_new_ex(0, true, 0); }
 
 // Unlink the heap from its thread and release its memory.
 static void mi_heap_free(mi_heap_t* heap) {
@@ -279,6 +304,16 @@ void mi_heap_destroy(mi_heap_t* heap) mi_attr_noexcept {
   mi_heap_detach_delayed(heap);
   mi_heap_visit_pages(heap, &mi_heap_page_destroy, NULL);
   mi_heap_free(heap);
+}
+
+// MIMALLOC_DESTROY_ON_EXIT: every page of every heap of the calling thread goes, live or not.
+void _mi_heap_unsafe_destroy_all(void) {
+  mi_heap_t* heap = mi_prim_get_default_heap();
+  if (!mi_heap_is_initialized(heap)) return;
+  for (mi_heap_t* h = heap->tld->heaps; h != NULL; h = h->next) {
+    mi_heap_detach_delayed(h);
+    mi_heap_visit_pages(h, &mi_heap_page_destroy, NULL);
+  }
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -168,6 +168,25 @@ static _Atomic(int) mi_process_state;  // 0: not started, 1: initialising, 2: re
 
 bool _mi_process_is_initialized(void) { return mi_atomic_load_acquire(&mi_process_state) == 2; }
 
+// Memory reserved at start by option: 1 GiB huge OS pages, then an arena of reserve_os_memory.
+static void mi_process_reserve(void) {
+  const long huge_pages = mi_option_get(mi_option_reserve_huge_os_pages);
+  if (huge_pages > 0) {
+    const long node = mi_option_get(mi_option_reserve_huge_os_pages_at);
+    if (mi_reserve_huge_os_pages_at((size_t)huge_pages, (int)node, (size_t)huge_pages * 500) != 0) {
+      _mi_warning_message("MIMALLOC_RESERVE_HUGE_OS_PAGES=%ld: the system has no such pages",
+                          huge_pages);
+    }
+  }
+  const size_t size = mi_option_get_size(mi_option_reserve_os_memory);
+  if (size > 0) {
+    const bool large = mi_option_is_enabled(mi_option_allow_large_os_pages);
+    if (mi_reserve_os_memory(size, true, large) != 0) {
+      _mi_warning_message("MIMALLOC_RESERVE_OS_MEMORY: unable to reserve %zu KiB", size / 1024);
+    }
+  }
+}
+
 void mi_process_init(void) mi_attr_noexcept {
   int expected = 0;
   if (!atomic_compare_exchange_strong(&mi_process_state, &expected, 1)) return;
@@ -189,24 +208,44 @@ void mi_process_init(void) mi_attr_noexcept {
   _mi_heap_init(&_mi_heap_main, &mi_tld_main, 0, false);
   if (!mi_heap_is_initialized(mi_prim_get_default_heap())) mi_thread_heap_install(&_mi_heap_main);
   mi_atomic_store_release(&mi_process_state, 2);
+  mi_process_reserve();
   _mi_verbose_message("process init: thread 0x%zx, shardalloc %d.%d.%d (debug level %d)",
                       (size_t)_mi_thread_id(), SHARDALLOC_VERSION_MAJOR,
                       SHARDALLOC_VERSION_MINOR, SHARDALLOC_VERSION_PATCH, SA_DEBUG);
 }
 
+// 1: no mi_collect at exit (the Rust crate's `skip_collect_on_exit`): a process that exits with
+// much memory live skips the walk, and no deferred-free callback runs from an exit handler.
+#ifndef SA_SKIP_COLLECT_ON_EXIT
+#define SA_SKIP_COLLECT_ON_EXIT 0
+#endif
+
 void mi_process_done(void) mi_attr_noexcept {
   static _Atomic(int) done;
   if (!_mi_process_is_initialized() || atomic_exchange(&done, 1)) return;
   // Other threads may still run and free into our heap: it is never destroyed.
-  if (mi_prim_get_default_heap() == &_mi_heap_main) mi_collect(false);
+  if (!SA_SKIP_COLLECT_ON_EXIT && mi_prim_get_default_heap() == &_mi_heap_main) {
+    mi_collect(false);
+  }
   if (mi_option_is_enabled(mi_option_show_stats) || mi_option_is_enabled(mi_option_verbose)) {
     mi_stats_print(NULL);
+  }
+  if (mi_option_is_enabled(mi_option_destroy_on_exit)) {
+    // Give everything back now (for a library unloaded from a long-lived process); unsafe for
+    // threads still running. Blocks freed later are not ours any more and are ignored.
+    _mi_heap_unsafe_destroy_all();
+    _mi_segment_map_unsafe_destroy();
+    _mi_arenas_unsafe_destroy_all();
   }
   _mi_verbose_message("process done: %zu thread(s) still running",
                       mi_atomic_load_relaxed(&mi_thread_count));
 }
 
 int mi_version(void) mi_attr_noexcept { return MI_MALLOC_VERSION; }
+
+bool mi_is_redirected(void) mi_attr_noexcept { return false; }
+
+void mi_thread_set_in_threadpool(void) mi_attr_noexcept {}
 
 __attribute__((constructor)) static void mi_process_load(void) { mi_process_init(); }
 

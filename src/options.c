@@ -24,6 +24,12 @@ typedef struct mi_option_desc_s {
   bool        applies;      // false: accepted for compatibility, no effect in shardalloc (yet)
 } mi_option_desc_t;
 
+// Default of allow_thp; 0 for builds that keep transparent huge pages off unless asked (the Rust
+// crate's `no_thp` feature). The environment and mi_option_set still override it.
+#ifndef SA_DEFAULT_ALLOW_THP
+#define SA_DEFAULT_ALLOW_THP 1
+#endif
+
 #define MI_OPT(name, def, legacy, is_size, applies) {def, MI_UNINIT, def, #name, legacy, is_size, applies}
 
 static mi_option_desc_t mi_options[_mi_option_last] = {
@@ -34,12 +40,12 @@ static mi_option_desc_t mi_options[_mi_option_last] = {
     MI_OPT(arena_eager_commit, 2, "eager_region_commit", false, false),
     MI_OPT(purge_decommits, 1, "reset_decommits", false, true),
     MI_OPT(allow_large_os_pages, 0, "large_os_pages", false, true),
-    MI_OPT(reserve_huge_os_pages, 0, NULL, false, false),
-    MI_OPT(reserve_huge_os_pages_at, -1, NULL, false, false),
-    MI_OPT(reserve_os_memory, 0, NULL, true, false),
+    MI_OPT(reserve_huge_os_pages, 0, NULL, false, true),
+    MI_OPT(reserve_huge_os_pages_at, -1, NULL, false, true),
+    MI_OPT(reserve_os_memory, 0, NULL, true, true),
     MI_OPT(deprecated_segment_cache, 0, NULL, false, false),
     MI_OPT(deprecated_page_reset, 0, NULL, false, false),
-    MI_OPT(abandoned_page_purge, 0, "abandoned_page_reset", false, false),
+    MI_OPT(abandoned_page_purge, 0, "abandoned_page_reset", false, true),
     MI_OPT(deprecated_segment_reset, 0, NULL, false, false),
     MI_OPT(eager_commit_delay, 1, NULL, false, false),
     MI_OPT(purge_delay, 10, "reset_delay", false, true),
@@ -49,7 +55,7 @@ static mi_option_desc_t mi_options[_mi_option_last] = {
     MI_OPT(max_errors, 32, NULL, false, true),
     MI_OPT(max_warnings, 32, NULL, false, true),
     MI_OPT(max_segment_reclaim, 10, NULL, false, false),
-    MI_OPT(destroy_on_exit, 0, NULL, false, false),
+    MI_OPT(destroy_on_exit, 0, NULL, false, true),
     MI_OPT(arena_reserve, 1024L * 1024L, NULL, true, true),
     MI_OPT(arena_purge_mult, 10, NULL, false, true),
     MI_OPT(purge_extend_delay, 1, "decommit_extend_delay", false, false),
@@ -63,8 +69,8 @@ static mi_option_desc_t mi_options[_mi_option_last] = {
     MI_OPT(guarded_sample_rate, 0, NULL, false, false),
     MI_OPT(guarded_sample_seed, 0, NULL, false, false),
     MI_OPT(target_segments_per_thread, 0, NULL, false, false),
-    MI_OPT(generic_collect, 10000, NULL, false, false),
-    MI_OPT(allow_thp, 1, NULL, false, true),
+    MI_OPT(generic_collect, 10000, NULL, false, true),
+    MI_OPT(allow_thp, SA_DEFAULT_ALLOW_THP, NULL, false, true),
     MI_OPT(purge_background, 0, NULL, false, true),
 };
 
@@ -124,28 +130,27 @@ static bool mi_option_parse(const mi_option_desc_t* desc, const char* s, long* r
   return true;
 }
 
+// The state is settled before any warning: printing one reads the warning options, and an
+// invalid value of one of those must not recurse.
 static void mi_option_init(mi_option_desc_t* desc) {
   char buf[64];
   bool found = mi_getenv_option(desc->name, buf, sizeof(buf));
+  bool legacy = false;
   if (!found && desc->legacy_name != NULL) {
-    found = mi_getenv_option(desc->legacy_name, buf, sizeof(buf));
-    if (found) {
-      _mi_warning_message("environment option \"mimalloc_%s\" is deprecated; use \"mimalloc_%s\"",
-                          desc->legacy_name, desc->name);
-    }
+    found = legacy = mi_getenv_option(desc->legacy_name, buf, sizeof(buf));
   }
   long value;
-  if (found && mi_option_parse(desc, buf, &value)) {
-    desc->value = value;
-    desc->init = MI_INITIALIZED;
-    return;
+  const bool valid = (found && mi_option_parse(desc, buf, &value));
+  desc->value = (valid ? value : desc->default_value);
+  desc->init = (valid ? MI_INITIALIZED : MI_DEFAULTED);
+  if (legacy) {
+    _mi_warning_message("environment option \"mimalloc_%s\" is deprecated; use \"mimalloc_%s\"",
+                        desc->legacy_name, desc->name);
   }
-  if (found) {
+  if (found && !valid) {
     _mi_warning_message("environment option mimalloc_%s has an invalid value \"%s\"; using %ld",
                         desc->name, buf, desc->default_value);
   }
-  desc->value = desc->default_value;
-  desc->init = MI_DEFAULTED;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -82,6 +82,18 @@ void* _mi_os_alloc_aligned(size_t size, size_t alignment, mi_memid_t* memid) {
   return aligned;
 }
 
+// `size` bytes (a multiple of 1 GiB) of 1 GiB huge OS pages, or NULL when the system has none.
+void* _mi_os_alloc_huge_os_pages(size_t size, mi_memid_t* memid) {
+  *memid = (mi_memid_t){.kind = MI_MEM_NONE};
+  void* p = NULL;
+  if (_mi_prim_alloc_huge_os_pages(size, &p) != 0) return NULL;
+  mi_stat_increase(reserved, size);
+  mi_stat_counter_add(mmaps, 1);
+  *memid = (mi_memid_t){.kind = MI_MEM_OS, .base = p, .size = size, .initially_zero = true,
+                        .initially_committed = true};
+  return p;
+}
+
 void _mi_os_free(void* p, size_t size, mi_memid_t memid) {
   (void)p;
   (void)size;

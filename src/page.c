@@ -383,13 +383,17 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
     if (!mi_heap_is_initialized(heap)) return mi_enomem();
   }
   if (mi_unlikely(size > MI_MAX_ALLOC_SIZE)) {
-    _mi_error_message(ENOMEM, "allocation request is too large (%zu bytes)", size);
+    _mi_error_message(EOVERFLOW, "allocation request is too large (%zu bytes)", size);
     return mi_enomem();
   }
   heap->tld->heartbeat++;
   heap->tld->stats.malloc_generic++;
   _mi_deferred_free(heap, false);
   _mi_heap_delayed_free_partial(heap);
+  const long collect_every = mi_option_get(mi_option_generic_collect);
+  if (collect_every > 0 && (heap->tld->heartbeat % (unsigned long long)collect_every) == 0) {
+    mi_heap_collect(heap, false);  // MIMALLOC_GENERIC_COLLECT: a regular sweep of the heap
+  }
   if ((heap->tld->heartbeat % MI_TICK_CHECK_CALLS) == 0) {  // the clock costs a few ns
     const long long now = _mi_prim_clock_now();
     if (now >= heap->tld->tick_next) mi_heap_tick(heap, now);

@@ -110,3 +110,12 @@ void _mi_segment_map_visit(void (*visit)(mi_segment_t* segment, void* arg), void
     }
   }
 }
+
+// MIMALLOC_DESTROY_ON_EXIT: no segment is ours any more, so a late free of a block is ignored.
+void _mi_segment_map_unsafe_destroy(void) {
+  for (size_t i = 0; i < MI_SEGMENT_MAP_BITS / 64; i++) mi_atomic_store_relaxed(&_mi_segment_map[i], 0);
+  pthread_mutex_lock(&mi_displaced_lock);
+  memset(mi_displaced, 0, sizeof(mi_displaced));
+  mi_atomic_store_relaxed(&mi_displaced_count, 0);
+  pthread_mutex_unlock(&mi_displaced_lock);
+}

@@ -374,12 +374,16 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
 
 #define MI_RECLAIM_TRIES 8  // abandoned segments adopted at most before a new segment is mapped
 
-static mi_page_t* mi_segments_page_find_and_allocate(size_t slice_count, mi_segments_tld_t* tld) {
+// A free span of at least `slice_count` slices in a segment suitable for arena `req` (0: any
+// shared memory) becomes a page; NULL if the thread has none.
+static mi_page_t* mi_segments_page_find_and_allocate(size_t slice_count, mi_arena_id_t req,
+                                                     mi_segments_tld_t* tld) {
   for (mi_span_queue_t* sq = mi_span_queue_for(slice_count, tld);
        sq <= &tld->spans[MI_SEGMENT_BIN_MAX]; sq++) {
     for (mi_page_t* slice = sq->first; slice != NULL; slice = slice->next) {
       if (slice->slice_count < slice_count) continue;  // only in the first bin searched
       mi_segment_t* segment = _mi_page_segment(slice);
+      if (!_mi_arena_memid_is_suitable(segment->memid, req)) continue;
       const size_t idx = mi_slice_index(segment, slice);
       const size_t available = slice->slice_count;
       mi_span_queue_delete(sq, slice);
@@ -413,9 +417,9 @@ static void mi_segment_header_init(mi_segment_t* segment, mi_memid_t memid, mi_s
   mi_atomic_store_release(&segment->thread_id, _mi_thread_id());
 }
 
-static mi_segment_t* mi_segment_alloc_normal(mi_segments_tld_t* tld) {
+static mi_segment_t* mi_segment_alloc_normal(mi_arena_id_t req, mi_segments_tld_t* tld) {
   mi_memid_t memid;
-  mi_segment_t* segment = (mi_segment_t*)_mi_arena_alloc_segment(MI_SEGMENT_SIZE, &memid);
+  mi_segment_t* segment = (mi_segment_t*)_mi_arena_alloc(MI_SEGMENT_SIZE, req, &memid);
   if (segment == NULL) return NULL;
   mi_segment_header_init(segment, memid, MI_SEGMENT_NORMAL, MI_SEGMENT_SIZE);
   const size_t info_slices = mi_segment_info_size() / MI_SLICE_SIZE;
@@ -444,8 +448,24 @@ static mi_segment_t* mi_segment_alloc_normal(mi_segments_tld_t* tld) {
 // A huge segment holds one page whose block starts at `start` with (start + align_offset) a
 // multiple of `alignment` (0: no requirement). The header sits in the 32 MiB frame that contains
 // start - 1, so the usual lookup finds it.
+// Memory for a huge segment: the OS (through the huge-mapping cache), or blocks of an arena for a
+// heap bound to one or when the OS may not be asked (alignment up to 32 MiB only, there).
+static void* mi_segment_huge_map(size_t size, size_t alignment, mi_arena_id_t req,
+                                 mi_memid_t* memid) {
+  if (req == 0 && !mi_option_is_enabled(mi_option_disallow_os_alloc)) {
+    return _mi_os_alloc_huge(size, alignment, memid);
+  }
+  if (alignment > MI_SEGMENT_SIZE) return NULL;
+  return _mi_arena_alloc(_mi_align_up(size, MI_SEGMENT_SIZE), req, memid);
+}
+
+static void mi_segment_huge_unmap(mi_memid_t memid) {
+  if (memid.kind == MI_MEM_ARENA) _mi_arena_free(memid.base, memid.size, memid);
+  else _mi_os_free_huge(memid);
+}
+
 static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, size_t align_offset,
-                                        mi_segments_tld_t* tld) {
+                                        mi_arena_id_t req, mi_segments_tld_t* tld) {
   const size_t header_min =
       _mi_align_up(offsetof(mi_segment_t, slices) + sizeof(mi_page_t), _mi_os_page_size());
   size_t map_size, lead;  // bytes to map; distance from the mapping start to the block
@@ -463,7 +483,7 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   if (block_size > SIZE_MAX - lead - MI_SEGMENT_SIZE) return NULL;
   map_size = _mi_align_up(lead + block_size, _mi_os_page_size());
   mi_memid_t memid;
-  uint8_t* base = (uint8_t*)_mi_os_alloc_huge(map_size, map_alignment, &memid);
+  uint8_t* base = (uint8_t*)mi_segment_huge_map(map_size, map_alignment, req, &memid);
   if (base == NULL) return NULL;
   uint8_t* block = base + lead;
   mi_segment_t* segment = _mi_ptr_segment(block);
@@ -498,13 +518,13 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   if (displaced) {
     segment->displaced_block = block;
     if (!_mi_segment_map_register_displaced(block, segment)) {
-      _mi_os_free(memid.base, memid.size, memid);
+      mi_segment_huge_unmap(memid);
       return NULL;
     }
   }
   if (!_mi_segment_map_allocated_at(segment)) {
     if (displaced) _mi_segment_map_unregister_displaced(block);
-    _mi_os_free(memid.base, memid.size, memid);
+    mi_segment_huge_unmap(memid);
     return NULL;
   }
   mi_stat_increase(committed, memid.size);
@@ -512,6 +532,7 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
   mi_stat_increase(segments, 1);
   mi_stat_increase(pages, 1);
+  mi_stat_increase(malloc_huge, block_size);
   return page;
 }
 
@@ -537,8 +558,9 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
   if (tld != NULL) tld->count--;
   mi_stat_decrease(segments, 1);
   if (segment->kind == MI_SEGMENT_HUGE) {
+    mi_stat_decrease(malloc_huge, segment->slices[0].block_size);
     mi_stat_decrease(committed, segment->memid.size);
-    _mi_os_free_huge(segment->memid);
+    mi_segment_huge_unmap(segment->memid);
   } else {
     // the arena counts the block as committed while it is free and dirty
     mi_stat_decrease(committed, mi_slice_mask_count(&segment->dirty_mask) * MI_SLICE_SIZE);
@@ -574,20 +596,20 @@ static size_t mi_page_slices_for(size_t block_size) {
 mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t page_alignment,
                                   size_t align_offset, mi_segments_tld_t* tld) {
   if (page_alignment > 0 || block_size > MI_LARGE_OBJ_SIZE_MAX) {
-    return mi_segment_alloc_huge(block_size, page_alignment, align_offset, tld);
+    return mi_segment_alloc_huge(block_size, page_alignment, align_offset, heap->arena_id, tld);
   }
   const size_t slices = mi_page_slices_for(block_size);
-  mi_page_t* page = mi_segments_page_find_and_allocate(slices, tld);
+  mi_page_t* page = mi_segments_page_find_and_allocate(slices, heap->arena_id, tld);
   if (page != NULL) return page;
   // Before mapping a new segment, adopt abandoned ones (a few, oldest first): their pages join the
   // heap, their free spans our queues, and those that emptied meanwhile are released.
   for (size_t tries = 0; tries < MI_RECLAIM_TRIES && !heap->no_reclaim; tries++) {
     if (!_mi_segment_try_reclaim_abandoned(heap, tld)) break;
-    page = mi_segments_page_find_and_allocate(slices, tld);
+    page = mi_segments_page_find_and_allocate(slices, heap->arena_id, tld);
     if (page != NULL) return page;
   }
-  if (mi_segment_alloc_normal(tld) == NULL) return NULL;
-  return mi_segments_page_find_and_allocate(slices, tld);
+  if (mi_segment_alloc_normal(heap->arena_id, tld) == NULL) return NULL;
+  return mi_segments_page_find_and_allocate(slices, heap->arena_id, tld);
 }
 
 // A page with no live block stops being one (its slices become a free span next).
@@ -652,9 +674,11 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
     }
   }
   // A pending purge keeps its deadline and passes to the adopter (often the next thread, a few
-  // microseconds later, which reuses the slices); if the deadline has passed, purge now.
+  // microseconds later, which reuses the slices); if the deadline has passed, purge now, and
+  // always with MIMALLOC_ABANDONED_PAGE_PURGE=1.
   mi_segment_purge_list_remove(segment, tld);
-  mi_segment_purge_if_due(segment, _mi_prim_clock_now(), false);
+  mi_segment_purge_if_due(segment, _mi_prim_clock_now(),
+                          mi_option_is_enabled(mi_option_abandoned_page_purge));
   tld->count--;
   mi_stat_increase(segments_abandoned, 1);
   // on the list and ownerless at once (under the lock), so a fork child sees one or the other

@@ -1,14 +1,16 @@
 /* Statistics: process-wide counters of what the allocator took from and gave back to the OS
  * (updated with relaxed atomics at OS, arena, segment and page events, never on the malloc and
- * free hit paths), their printing in mimalloc's v2 layout, and mi_process_info. */
+ * free hit paths), their printing in mimalloc's v2 layout, their snapshot as the public
+ * mi_stats_t and as JSON (mimalloc-stats.h), and mi_process_info. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "internal/internal.h"
 
-mi_stats_t _mi_stats_main;
+mi_stats_main_t _mi_stats_main;
 static long long mi_process_start;  // clock (ms) at process init
 
 void _mi_stats_init(void) { mi_process_start = _mi_prim_clock_now(); }
@@ -38,8 +40,10 @@ void _mi_stats_flush(mi_tld_t* tld) {
   mi_tld_stats_t* t = &tld->stats;
   mi_atomic_add_relaxed(&_mi_stats_main.pages_extended, t->pages_extended - t->flushed_extended);
   mi_atomic_add_relaxed(&_mi_stats_main.malloc_generic, t->malloc_generic - t->flushed_generic);
+  mi_atomic_add_relaxed(&_mi_stats_main.malloc_huge_count, t->huge.total - t->flushed_huge);
   t->flushed_extended = t->pages_extended;
   t->flushed_generic = t->malloc_generic;
+  t->flushed_huge = t->huge.total;
 }
 
 /* Totals and peaks start again from the current figures (the current ones stay: they describe
@@ -51,13 +55,13 @@ static void mi_stat_reset(mi_stat_atomic_t* stat) {
 }
 
 void mi_stats_reset(void) mi_attr_noexcept {
-  mi_stats_t* s = &_mi_stats_main;
+  mi_stats_main_t* s = &_mi_stats_main;
   mi_stat_atomic_t* counts[] = {
-      &s->reserved, &s->committed,       &s->segments, &s->segments_abandoned,
-      &s->pages,    &s->pages_abandoned, &s->threads,  &s->arenas};
+      &s->reserved,        &s->committed, &s->segments, &s->segments_abandoned, &s->pages,
+      &s->pages_abandoned, &s->threads,   &s->arenas,   &s->malloc_huge};
   for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) mi_stat_reset(counts[i]);
-  _Atomic(int64_t)* counters[] = {&s->purged, &s->purges, &s->mmaps, &s->pages_extended,
-                                  &s->malloc_generic};
+  _Atomic(int64_t)* counters[] = {&s->purged,         &s->purges,         &s->mmaps,
+                                  &s->pages_extended, &s->malloc_generic, &s->malloc_huge_count};
   for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
     mi_atomic_store_relaxed(counters[i], 0);
   }
@@ -173,7 +177,7 @@ void mi_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept {
   const mi_printer_t pr = {out, arg};
   mi_heap_t* heap = mi_prim_get_default_heap();
   if (mi_heap_is_initialized(heap)) _mi_stats_flush(heap->tld);
-  mi_stats_t* s = &_mi_stats_main;
+  mi_stats_main_t* s = &_mi_stats_main;
   mi_print_line(&pr, "%-12s %12s %12s %12s", "heap stats:", "peak", "total", "current");
   mi_print_count(&pr, "reserved:", &s->reserved, true);
   mi_print_count(&pr, "committed:", &s->committed, true);
@@ -214,4 +218,205 @@ void mi_thread_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept {
   mi_print_line(&pr, "%-12s %12s %12zu", "segments:", "", heap->tld->segments.count);
   mi_print_line(&pr, "%-12s %12s %12lld", "slow paths:", "", (long long)t->malloc_generic);
   mi_print_process(&pr);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   The figures as data: mi_stats_get and mi_stats_get_json (mimalloc-stats.h)
+--------------------------------------------------------------------------------------------- */
+static mi_stat_count_t mi_stat_count_load(mi_stat_atomic_t* stat) {
+  mi_stat_count_t c;
+  c.total = mi_atomic_load_relaxed(&stat->total);
+  c.peak = mi_atomic_load_relaxed(&stat->peak);
+  c.current = mi_atomic_load_relaxed(&stat->current);
+  if (c.peak < c.current) c.peak = c.current;  // read between an increase and its peak update
+  return c;
+}
+
+static mi_stat_counter_t mi_stat_counter_load(_Atomic(int64_t)* counter) {
+  mi_stat_counter_t c;
+  c.total = mi_atomic_load_relaxed(counter);
+  return c;
+}
+
+/* Everything shardalloc counts, in the public layout (the calling thread's pending counts flushed
+   first). The fields left 0 have no counterpart here:
+   - page_committed, malloc_normal, malloc_requested, malloc_normal_count, malloc_bins, page_bins:
+     per-block or per-size-class accounting would cost the malloc and free hit paths;
+   - reset, reset_calls: purged and purge_calls count every purge, whether it decommits (the
+     default) or resets (MIMALLOC_PURGE_DECOMMITS=0); commit_calls: Linux commits memory on first
+     touch, so nothing is committed by a call;
+   - malloc_guarded_count: there are no guarded blocks; segments_cache: there is no segment
+     cache (free segments go back to their arena; the kept huge mappings are in committed);
+   - arena_purges: purges of free arena memory are in purged and purge_calls with the others;
+   - arena_rollback_count, pages_retire, page_searches, page_searches_count: not counted;
+   - the mimalloc 3.x counters and the reserved fields. */
+static void mi_stats_snapshot(mi_stats_t* st) {
+  mi_heap_t* heap = mi_prim_get_default_heap();
+  if (mi_heap_is_initialized(heap)) _mi_stats_flush(heap->tld);
+  mi_stats_main_t* s = &_mi_stats_main;
+  memset(st, 0, sizeof(*st));
+  st->size = sizeof(mi_stats_t);
+  st->version = MI_STAT_VERSION;
+  st->pages = mi_stat_count_load(&s->pages);
+  st->reserved = mi_stat_count_load(&s->reserved);
+  st->committed = mi_stat_count_load(&s->committed);
+  st->pages_abandoned = mi_stat_count_load(&s->pages_abandoned);
+  st->threads = mi_stat_count_load(&s->threads);
+  st->malloc_huge = mi_stat_count_load(&s->malloc_huge);
+  st->purged = mi_stat_counter_load(&s->purged);
+  st->mmap_calls = mi_stat_counter_load(&s->mmaps);
+  st->purge_calls = mi_stat_counter_load(&s->purges);
+  st->arena_count = mi_stat_counter_load(&s->arenas.total);
+  st->malloc_huge_count = mi_stat_counter_load(&s->malloc_huge_count);
+  st->pages_extended = mi_stat_counter_load(&s->pages_extended);
+  st->segments = mi_stat_count_load(&s->segments);
+  st->segments_abandoned = mi_stat_count_load(&s->segments_abandoned);
+}
+
+bool mi_stats_get(mi_stats_t* stats) mi_attr_noexcept {
+  const size_t header = offsetof(mi_stats_t, pages);  // size and version: the caller's
+  if (stats == NULL || stats->size < header || stats->version != MI_STAT_VERSION) return false;
+  mi_stats_t snap;
+  mi_stats_snapshot(&snap);
+  const size_t size = (stats->size < sizeof(snap) ? stats->size : sizeof(snap));
+  memcpy((uint8_t*)stats + header, (const uint8_t*)&snap + header, size - header);
+  return true;
+}
+
+// Every field of the JSON output but the bins, in the struct's order.
+typedef struct mi_stat_field_s {
+  const char* name;
+  size_t offset;
+  bool is_count;  // mi_stat_count_t, else mi_stat_counter_t
+} mi_stat_field_t;
+
+#define MI_FIELD_COUNT(f) \
+  { #f, offsetof(mi_stats_t, f), true }
+#define MI_FIELD_COUNTER(f) \
+  { #f, offsetof(mi_stats_t, f), false }
+static const mi_stat_field_t mi_stat_fields[] = {
+    MI_FIELD_COUNT(pages),
+    MI_FIELD_COUNT(reserved),
+    MI_FIELD_COUNT(committed),
+    MI_FIELD_COUNT(page_committed),
+    MI_FIELD_COUNT(pages_abandoned),
+    MI_FIELD_COUNT(threads),
+    MI_FIELD_COUNT(malloc_normal),
+    MI_FIELD_COUNT(malloc_huge),
+    MI_FIELD_COUNT(malloc_requested),
+    MI_FIELD_COUNTER(reset),
+    MI_FIELD_COUNTER(purged),
+    MI_FIELD_COUNTER(mmap_calls),
+    MI_FIELD_COUNTER(commit_calls),
+    MI_FIELD_COUNTER(reset_calls),
+    MI_FIELD_COUNTER(purge_calls),
+    MI_FIELD_COUNTER(arena_count),
+    MI_FIELD_COUNTER(malloc_normal_count),
+    MI_FIELD_COUNTER(malloc_huge_count),
+    MI_FIELD_COUNTER(malloc_guarded_count),
+    MI_FIELD_COUNTER(arena_rollback_count),
+    MI_FIELD_COUNTER(arena_purges),
+    MI_FIELD_COUNTER(pages_extended),
+    MI_FIELD_COUNTER(pages_retire),
+    MI_FIELD_COUNTER(page_searches),
+    MI_FIELD_COUNTER(page_searches_count),
+    MI_FIELD_COUNT(segments),
+    MI_FIELD_COUNT(segments_abandoned),
+    MI_FIELD_COUNT(segments_cache),
+    MI_FIELD_COUNTER(pages_reclaim_on_alloc),
+    MI_FIELD_COUNTER(pages_reclaim_on_free),
+    MI_FIELD_COUNTER(pages_reabandon_full),
+    MI_FIELD_COUNTER(pages_unabandon_busy_wait),
+};
+#undef MI_FIELD_COUNT
+#undef MI_FIELD_COUNTER
+
+// What the JSON text is made from, taken once so that measuring and writing give the same text.
+typedef struct mi_json_figures_s {
+  mi_stats_t stats;
+  size_t elapsed, user, sys, rss, rss_peak, commit, commit_peak, faults;
+} mi_json_figures_t;
+
+// Appends to buf while it has room; len counts every character, so it ends as the text's length.
+typedef struct mi_json_s {
+  char* buf;
+  size_t size;
+  size_t len;
+} mi_json_t;
+
+static void mi_json_add(mi_json_t* j, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mi_json_add(mi_json_t* j, const char* fmt, ...) {
+  char* at = NULL;
+  size_t room = 0;
+  if (j->buf != NULL && j->len < j->size) {
+    at = j->buf + j->len;
+    room = j->size - j->len;
+  }
+  va_list args;
+  va_start(args, fmt);
+  const int n = vsnprintf(at, room, fmt, args);
+  va_end(args);
+  if (n > 0) j->len += (size_t)n;
+}
+
+static void mi_json_count(mi_json_t* j, const mi_stat_count_t* c) {
+  mi_json_add(j, "{\"total\": %lld, \"peak\": %lld, \"current\": %lld}", (long long)c->total,
+              (long long)c->peak, (long long)c->current);
+}
+
+static void mi_json_bins(mi_json_t* j, const char* name, const mi_stat_count_t* bins) {
+  mi_json_add(j, ",\n  \"%s\": [", name);
+  for (size_t i = 0; i <= MI_STATS_BIN_HUGE; i++) {
+    mi_json_add(j, "%s\n    ", i == 0 ? "" : ",");
+    mi_json_count(j, &bins[i]);
+  }
+  mi_json_add(j, "\n  ]");
+}
+
+static void mi_json_write(mi_json_t* j, const mi_json_figures_t* f) {
+  mi_json_add(j, "{\n  \"version\": %d,\n  \"stat_version\": %d,\n", MI_STAT_VERSION,
+              MI_STAT_VERSION);
+  mi_json_add(j, "  \"mimalloc_version\": %d,\n  \"allocator\": \"shardalloc %d.%d.%d\",\n",
+              MI_MALLOC_VERSION, SHARDALLOC_VERSION_MAJOR, SHARDALLOC_VERSION_MINOR,
+              SHARDALLOC_VERSION_PATCH);
+  mi_json_add(j,
+              "  \"process\": {\"elapsed_msecs\": %zu, \"user_msecs\": %zu, \"system_msecs\": %zu, "
+              "\"page_faults\": %zu, \"rss_current\": %zu, \"rss_peak\": %zu, "
+              "\"commit_current\": %zu, \"commit_peak\": %zu}",
+              f->elapsed, f->user, f->sys, f->faults, f->rss, f->rss_peak, f->commit,
+              f->commit_peak);
+  for (size_t i = 0; i < sizeof(mi_stat_fields) / sizeof(mi_stat_fields[0]); i++) {
+    const mi_stat_field_t* field = &mi_stat_fields[i];
+    const uint8_t* at = (const uint8_t*)&f->stats + field->offset;
+    mi_json_add(j, ",\n  \"%s\": ", field->name);
+    if (field->is_count) {
+      mi_json_count(j, (const mi_stat_count_t*)at);
+    } else {
+      mi_json_add(j, "{\"total\": %lld}", (long long)((const mi_stat_counter_t*)at)->total);
+    }
+  }
+  mi_json_bins(j, "malloc_bins", f->stats.malloc_bins);
+  mi_json_bins(j, "page_bins", f->stats.page_bins);
+  mi_json_add(j, "\n}\n");
+}
+
+char* mi_stats_get_json(size_t buf_size, char* buf) mi_attr_noexcept {
+  mi_json_figures_t f;
+  mi_stats_snapshot(&f.stats);
+  mi_process_info(&f.elapsed, &f.user, &f.sys, &f.rss, &f.rss_peak, &f.commit, &f.commit_peak,
+                  &f.faults);
+  if (buf == NULL) {  // measure, then write into a block of exactly that size
+    mi_json_t measure = {NULL, 0, 0};
+    mi_json_write(&measure, &f);
+    buf_size = measure.len + 1;
+    buf = (char*)mi_malloc(buf_size);
+    if (buf == NULL) return NULL;
+  }
+  mi_json_t j = {buf, buf_size, 0};
+  mi_json_write(&j, &f);
+  if (j.len >= buf_size) {  // did not fit (never for the block measured above)
+    if (buf_size > 0) buf[0] = 0;
+    return NULL;
+  }
+  return buf;
 }

@@ -61,6 +61,7 @@ mi_decl_hidden __attribute__((noreturn, cold)) void _mi_assert_fail(const char* 
 // os.c
 void   _mi_os_init(void);
 void*  _mi_os_alloc_huge(size_t size, size_t alignment, mi_memid_t* memid);  // cached huge maps
+void*  _mi_os_alloc_huge_os_pages(size_t size, mi_memid_t* memid);  // 1 GiB pages (hugetlbfs)
 void   _mi_os_free_huge(mi_memid_t memid);
 void   _mi_os_huge_cache_purge(bool force);
 void   _mi_os_fork_lock(bool lock);
@@ -81,10 +82,15 @@ bool _mi_bitmap_claim(mi_bitmap_field_t* bitmap, size_t count, size_t bit_index,
 bool _mi_bitmap_clear(mi_bitmap_field_t* bitmap, size_t count, size_t bit_index);
 
 // arena.c
-void* _mi_arena_alloc_segment(size_t size, mi_memid_t* memid);
+void* _mi_arena_alloc(size_t size, mi_arena_id_t req_arena, mi_memid_t* memid);  // 32 MiB units
+bool  _mi_arena_memid_is_suitable(mi_memid_t memid, mi_arena_id_t req_arena);
+bool  _mi_arena_id_is_valid(mi_arena_id_t id);
 void  _mi_arena_free(void* p, size_t size, mi_memid_t memid);
 void  _mi_arena_fork_lock(bool lock);
 void  _mi_arenas_try_purge(bool force);
+void  _mi_arenas_unsafe_destroy_all(void);   // MIMALLOC_DESTROY_ON_EXIT
+void  _mi_segment_map_unsafe_destroy(void);  // likewise
+void  _mi_heap_unsafe_destroy_all(void);     // likewise: the calling thread's heaps
 
 // segment-map.c: one bit per 32 MiB of address space (47-bit), set for every live segment.
 // The map covers the 47-bit user address space; the index is masked, not bounds-checked, so the
@@ -184,7 +190,7 @@ void _mi_error_message(int err, const char* fmt, ...) __attribute__((format(prin
 void _mi_deferred_free(mi_heap_t* heap, bool force);
 
 // stats.c
-extern mi_stats_t _mi_stats_main;
+extern mi_stats_main_t _mi_stats_main;
 void _mi_stats_init(void);
 void _mi_stats_flush(mi_tld_t* tld);  // the thread's counters into the process's (tick, exit)
 void _mi_stat_increase(mi_stat_atomic_t* stat, size_t amount);
@@ -227,6 +233,9 @@ static inline void* mi_enomem(void) {
   errno = ENOMEM;
   return NULL;
 }
+
+// count * size overflowed: EOVERFLOW to the error handler, NULL with errno ENOMEM (C says ENOMEM).
+void* _mi_alloc_overflow(size_t count, size_t size) mi_decl_noinline;
 
 /* ---------------------------------------------------------------------------------------------
    Size classes (see types.h): bin of a size, and the block size of a bin.
@@ -428,12 +437,13 @@ static mi_decl_always_inline void mi_free_inline(void* p) {
     return;
   }
   mi_page_t* const page = _mi_segment_page_of(segment, p);
+#if SA_DEBUG >= 1
+  _mi_free_generic(segment, page, p);  // debug builds check every pointer there first
+  return;
+#endif
   if (mi_likely(_mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id) &&
                 mi_page_flags(page) == 0)) {
     mi_block_t* const block = (mi_block_t*)p;
-#if SA_DEBUG >= 1
-    if (!page->is_huge) memset(block, MI_DEBUG_FREED, mi_page_block_size(page));
-#endif
     mi_block_set_next(page, block, page->local_free);
     page->local_free = block;
     if (mi_unlikely(--page->used == 0)) _mi_page_retire(page);

@@ -10,7 +10,8 @@
 #include <stdint.h>
 
 #include "atomic.h"
-#include "mimalloc.h"  // MI_SMALL_SIZE_MAX, mi_option_t
+#include "mimalloc.h"        // MI_SMALL_SIZE_MAX, mi_option_t
+#include "mimalloc-stats.h"  // mi_stat_count_t, and the public mi_stats_t that stats.c fills
 
 #ifndef SA_DEBUG
 #define SA_DEBUG 0
@@ -157,6 +158,7 @@ typedef struct mi_memid_s {
   size_t arena_index;        // MI_MEM_ARENA: which arena
   size_t block_index;        // MI_MEM_ARENA: first arena block
   size_t block_count;        // MI_MEM_ARENA: number of blocks
+  int    exclusive_arena;    // MI_MEM_ARENA: the arena's id if it is exclusive, else 0
   bool   initially_zero;     // the memory was zero when handed out
   bool   initially_committed;
 } mi_memid_t;
@@ -226,18 +228,16 @@ typedef struct mi_random_ctx_s {
 /* ---------------------------------------------------------------------------------------------
    Statistics kept per thread and merged at thread exit.
 --------------------------------------------------------------------------------------------- */
-typedef struct mi_stat_count_s {
-  int64_t total, peak, current;
-} mi_stat_count_t;
-
+// (mi_stat_count_t, {total, peak, current}, is the public one of mimalloc-stats.h.)
 typedef struct mi_tld_stats_s {
   mi_stat_count_t segments;
   mi_stat_count_t pages;
-  mi_stat_count_t huge;
+  mi_stat_count_t huge;      // huge blocks (total only)
   int64_t pages_extended;
   int64_t malloc_generic;
-  int64_t flushed_extended;  // parts of the two above already added to the process's figures
+  int64_t flushed_extended;  // parts of the counts above already added to the process's figures
   int64_t flushed_generic;
+  int64_t flushed_huge;
 } mi_tld_stats_t;
 
 // Process-wide statistics (stats.c): relaxed atomics, updated at OS, arena, segment, page events.
@@ -245,7 +245,8 @@ typedef struct mi_stat_atomic_s {
   _Atomic(int64_t) total, peak, current;
 } mi_stat_atomic_t;
 
-typedef struct mi_stats_s {
+// (Not mi_stats_t: that is the public snapshot of these figures, see mimalloc-stats.h.)
+typedef struct mi_stats_main_s {
   mi_stat_atomic_t reserved;            // bytes mapped from the OS
   mi_stat_atomic_t committed;           // bytes touched since mapped or last purged (resident
                                         // at most): dirty slices, dirty free arena blocks,
@@ -256,12 +257,14 @@ typedef struct mi_stats_s {
   mi_stat_atomic_t pages_abandoned;
   mi_stat_atomic_t threads;
   mi_stat_atomic_t arenas;
+  mi_stat_atomic_t malloc_huge;         // bytes in huge blocks (segment.c, huge segments)
   _Atomic(int64_t) purged;              // bytes given back (decommitted or reset)
   _Atomic(int64_t) purges;              // purge calls
   _Atomic(int64_t) mmaps;
   _Atomic(int64_t) pages_extended;
   _Atomic(int64_t) malloc_generic;      // slow-path calls
-} mi_stats_t;
+  _Atomic(int64_t) malloc_huge_count;   // huge blocks allocated
+} mi_stats_main_t;
 
 /* ---------------------------------------------------------------------------------------------
    Thread-local data: one per thread, shared by all heaps of that thread.
@@ -313,6 +316,7 @@ struct mi_heap_s {
   mi_heap_t* next;                 // next heap of the same thread
   bool   no_reclaim;               // do not adopt abandoned pages (first-class heaps)
   uint8_t tag;
+  mi_arena_id_t arena_id;          // allocate only in this arena (0: shared arenas and the OS)
   mi_page_t* pages_free_direct[MI_PAGES_DIRECT];
   mi_page_queue_t pages[MI_BIN_FULL + 1];
 };

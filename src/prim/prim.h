@@ -28,6 +28,10 @@ void _mi_prim_advise_huge(void* addr, size_t size);
 int _mi_prim_alloc(void* hint, size_t size, void** addr);
 // Unmap a range obtained from _mi_prim_alloc (or a page-aligned part of one).
 int _mi_prim_free(void* addr, size_t size);
+
+// Map `size` bytes (a multiple of 1 GiB) of 1 GiB huge pages; an error code if the system has
+// none to give (they must be reserved by the administrator).
+int _mi_prim_alloc_huge_os_pages(size_t size, void** addr);
 // Return the physical pages of a range to the OS; the range stays mapped and reads as zero.
 int _mi_prim_decommit(void* addr, size_t size);
 // Let the OS take the pages lazily (MADV_FREE); contents become undefined (zero or old data).

@@ -84,6 +84,20 @@ int _mi_prim_alloc(void* hint, size_t size, void** addr) {
   return 0;
 }
 
+int _mi_prim_alloc_huge_os_pages(size_t size, void** addr) {
+  *addr = NULL;
+#if defined(MAP_HUGETLB) && defined(MAP_HUGE_SHIFT)
+  const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (30 << MAP_HUGE_SHIFT);
+  void* p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+  if (p == MAP_FAILED) return errno;
+  *addr = p;
+  return 0;
+#else
+  (void)size;
+  return ENOMEM;
+#endif
+}
+
 int _mi_prim_free(void* addr, size_t size) {
   return (munmap(addr, size) == 0 ? 0 : errno);
 }

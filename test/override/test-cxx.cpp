@@ -40,19 +40,7 @@
 #define CXX_VARIANT "linked"
 #endif
 
-static std::atomic<int> passed{0}, failed{0};
-
-#define CHECK(cond, ...)                                         \
-  do {                                                           \
-    if (cond) {                                                  \
-      passed++;                                                  \
-    } else {                                                     \
-      failed++;                                                  \
-      std::fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                         \
-      std::fprintf(stderr, "\n");                                \
-    }                                                            \
-  } while (0)
+#include "testutil-cxx.h"
 
 /* Ownership test. Preloaded, the program is not linked with the library: look the function up. */
 static bool ours(const void* p) {
@@ -349,6 +337,6 @@ int main() {
   test_containers();
   test_out_of_memory();
   test_tls_destructors();
-  std::printf("test-cxx (%s): %d passed, %d failed\n", CXX_VARIANT, passed.load(), failed.load());
-  return failed == 0 ? 0 : 1;
+  std::printf("test-cxx (%s): %d passed, %d failed\n", CXX_VARIANT, t_cxx_passed.load(), t_cxx_failed.load());
+  return t_cxx_failed == 0 ? 0 : 1;
 }
