@@ -48,6 +48,9 @@ PEERS = [
     ("tbbmalloc", "libtbbmalloc_proxy.so.2", "libtbbmalloc2"),
 ]
 BASE = "shardalloc"
+# The secure build (libshardalloc-secure.so next to the library measured), measured as one more
+# allocator so that its overhead shows as a ratio to the plain build.
+SECURE = "shardalloc-secure"
 
 
 class Allocator:
@@ -79,6 +82,9 @@ def find_allocators(shardalloc_lib, wanted):
         found.append(Allocator(BASE, os.path.abspath(shardalloc_lib), None))
     else:
         missing.append((BASE, shardalloc_lib, "run make first"))
+    secure = os.path.join(os.path.dirname(os.path.abspath(shardalloc_lib)), "libshardalloc-secure.so")
+    if os.path.isfile(secure):
+        found.append(Allocator(SECURE, secure, None))
     for name, lib, pkg in PEERS:
         path = None if lib is None else os.path.join(LIBDIR, lib)
         if path is None or os.path.isfile(path):
@@ -87,7 +93,7 @@ def find_allocators(shardalloc_lib, wanted):
             missing.append((name, path, "apt-get install " + pkg))
     if wanted:
         names = wanted.split(",")
-        unknown = [n for n in names if n not in [BASE] + [p[0] for p in PEERS]]
+        unknown = [n for n in names if n not in [BASE, SECURE] + [p[0] for p in PEERS]]
         if unknown:
             sys.exit("run.py: unknown allocator(s): " + ", ".join(unknown))
         found = [a for a in found if a.name in names]
@@ -406,8 +412,8 @@ def build_report(results, cfgs, names, meta, args, missing, failures, charts, mu
         behind = []
         for cfg in cfgs:
             b_t, b_r = results.med(cfg, BASE, "wall_s"), results.med(cfg, BASE, "peak_rss_kib")
-            peers_t = [(results.med(cfg, n, "wall_s"), n) for n in names if n != BASE]
-            peers_r = [(results.med(cfg, n, "peak_rss_kib"), n) for n in names if n != BASE]
+            peers_t = [(results.med(cfg, n, "wall_s"), n) for n in names if n not in (BASE, SECURE)]
+            peers_r = [(results.med(cfg, n, "peak_rss_kib"), n) for n in names if n not in (BASE, SECURE)]
             peers_t = [p for p in peers_t if p[0] is not None]
             peers_r = [p for p in peers_r if p[0] is not None]
             if b_t is None or not peers_t:

@@ -7,6 +7,7 @@
 // Blocks of a class are aligned to `alignment` when pages start on a slice boundary and the
 // block size is a multiple of the alignment (one-block pages: any alignment up to a slice).
 static bool mi_class_is_naturally_aligned(size_t size, size_t alignment) {
+  size += MI_PADDING;  // the block malloc(size) gets (secure builds pad it)
   if (alignment > MI_SLICE_SIZE || size > MI_LARGE_OBJ_SIZE_MAX) return false;
   const size_t bsize = _mi_bin_size(_mi_bin(size));
   return (bsize % alignment == 0 || bsize > MI_MEDIUM_OBJ_SIZE_MAX);
@@ -25,10 +26,10 @@ static void* mi_heap_malloc_zero_aligned_at(mi_heap_t* heap, size_t size, size_t
     return mi_heap_malloc_inline(heap, size, zero);
   }
   // A small block at the front of its free list may already be aligned.
-  if (size <= MI_SMALL_SIZE_MAX && alignment <= size && mi_heap_is_initialized(heap)) {
-    mi_page_t* page = _mi_heap_get_free_small_page(heap, size);
+  if (size + MI_PADDING <= MI_SMALL_SIZE_MAX && alignment <= size && mi_heap_is_initialized(heap)) {
+    mi_page_t* page = _mi_heap_get_free_small_page(heap, size + MI_PADDING);
     if (page->free != NULL && (((uintptr_t)page->free + offset) & (alignment - 1)) == 0) {
-      return _mi_page_malloc_zero(heap, page, size, zero);
+      return _mi_page_malloc_zero(heap, page, size + MI_PADDING, zero);
     }
   }
   if (offset == 0 && mi_class_is_naturally_aligned(size, alignment)) {

@@ -14,9 +14,10 @@ size_t mi_malloc_good_size(size_t size) mi_attr_noexcept { return mi_good_size(s
 
 // The block size malloc(size) would give: the size class, or the page-rounded size when huge.
 size_t mi_good_size(size_t size) mi_attr_noexcept {
-  if (size <= MI_LARGE_OBJ_SIZE_MAX) return _mi_bin_size(_mi_bin(size));
   if (size > MI_MAX_ALLOC_SIZE) return size;
-  return _mi_align_up(size, _mi_os_page_size());
+  size += MI_PADDING;  // secure builds: the canary's room is not usable
+  if (size <= MI_LARGE_OBJ_SIZE_MAX) return _mi_bin_size(_mi_bin(size)) - MI_PADDING;
+  return _mi_align_up(size, _mi_os_page_size()) - MI_PADDING;
 }
 
 // Frees only what shardalloc allocated; anything else is left alone.

@@ -16,7 +16,7 @@ void* _mi_heap_malloc_zero(mi_heap_t* heap, size_t size, bool zero) {
 void* _mi_heap_malloc_zero_ex(mi_heap_t* heap, size_t size, bool zero, size_t huge_alignment,
                               size_t align_offset) {
   if (mi_likely(huge_alignment == 0)) return mi_heap_malloc_inline(heap, size, zero);
-  return _mi_malloc_generic(heap, size, zero, huge_alignment, align_offset);
+  return _mi_malloc_generic(heap, size + MI_PADDING, zero, huge_alignment, align_offset);
 }
 
 void* mi_heap_malloc(mi_heap_t* heap, size_t size) mi_attr_noexcept {
@@ -157,6 +157,11 @@ static void* mi_heap_malloc_zero_unaligned(mi_heap_t* heap, size_t size, bool ze
 void* _mi_heap_realloc_zero(mi_heap_t* heap, void* p, size_t newsize, bool zero) {
   if (p == NULL) return _mi_heap_malloc_zero(heap, newsize, zero);
   if (mi_unlikely(!mi_is_in_heap_region(p))) {
+#if SA_SECURE >= 4
+    _mi_error_message(EINVAL, "realloc of a pointer shardalloc did not allocate: %p", p);
+    errno = EINVAL;
+    return NULL;
+#endif
     return _mi_realloc_foreign(p, &mi_heap_malloc_zero_unaligned, heap, newsize, zero, 0, 0);
   }
   const size_t size = _mi_usable_size(p, "mi_realloc");

@@ -18,18 +18,18 @@
 #define MI_ARENA_FIELDS_MAX 16  // up to 1024 blocks = 32 GiB per arena
 
 typedef struct mi_arena_s {
-  uint8_t*   start;           // aligned to MI_ARENA_BLOCK_SIZE
-  size_t     block_count;
-  size_t     field_count;
-  mi_memid_t memid;           // the OS mapping (kind MI_MEM_NONE: the program's memory)
-  bool       exclusive;       // only heaps created for this arena use it
-  bool       is_external;     // the program's memory (mi_manage_os_memory): never unmapped
-  bool       is_pinned;       // huge OS pages or memory declared large: never purged
-  bool       is_committed;    // false: blocks are made accessible (mprotect) when first claimed
-  _Atomic(size_t) search_idx; // field where the last claim succeeded
+  uint8_t* start;  // aligned to MI_ARENA_BLOCK_SIZE
+  size_t block_count;
+  size_t field_count;
+  mi_memid_t memid;            // the OS mapping (kind MI_MEM_NONE: the program's memory)
+  bool exclusive;              // only heaps created for this arena use it
+  bool is_external;            // the program's memory (mi_manage_os_memory): never unmapped
+  bool is_pinned;              // huge OS pages or memory declared large: never purged
+  bool is_committed;           // false: blocks are made accessible (mprotect) when first claimed
+  _Atomic(size_t) search_idx;  // field where the last claim succeeded
   mi_bitmap_field_t blocks_inuse[MI_ARENA_FIELDS_MAX];
-  mi_bitmap_field_t blocks_dirty[MI_ARENA_FIELDS_MAX];  // written since last known zero
-  mi_bitmap_field_t blocks_purge[MI_ARENA_FIELDS_MAX];  // free and waiting to be purged
+  mi_bitmap_field_t blocks_dirty[MI_ARENA_FIELDS_MAX];      // written since last known zero
+  mi_bitmap_field_t blocks_purge[MI_ARENA_FIELDS_MAX];      // free and waiting to be purged
   mi_bitmap_field_t blocks_committed[MI_ARENA_FIELDS_MAX];  // accessible (when !is_committed)
   _Atomic(long long) purge_expire;  // when the oldest pending purge is due (0: none)
 } mi_arena_t;
@@ -39,8 +39,10 @@ static _Atomic(size_t) mi_arena_count;
 static pthread_mutex_t mi_arena_grow_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void _mi_arena_fork_lock(bool lock) {
-  if (lock) pthread_mutex_lock(&mi_arena_grow_lock);
-  else pthread_mutex_unlock(&mi_arena_grow_lock);
+  if (lock)
+    pthread_mutex_lock(&mi_arena_grow_lock);
+  else
+    pthread_mutex_unlock(&mi_arena_grow_lock);
 }
 
 // The arena of an id (index + 1), or NULL.
@@ -57,8 +59,8 @@ bool _mi_arena_memid_is_suitable(mi_memid_t memid, mi_arena_id_t req) {
 
 bool _mi_arena_id_is_valid(mi_arena_id_t id) { return mi_arena_from_id(id) != NULL; }
 
-static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blocks,
-                               void** p, mi_memid_t* memid) {
+static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blocks, void** p,
+                               mi_memid_t* memid) {
   size_t bit;
   const size_t start = mi_atomic_load_relaxed(&arena->search_idx);
   if (!_mi_bitmap_try_find_claim(arena->blocks_inuse, arena->field_count, start, blocks, &bit)) {
@@ -89,20 +91,26 @@ static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blo
   _mi_bitmap_claim(arena->blocks_dirty, blocks, bit, &any_dirty);
   if (any_dirty) mi_stat_decrease(committed, bytes);  // the segment counts it now
   *p = addr;
-  *memid = (mi_memid_t){.kind = MI_MEM_ARENA, .base = addr, .size = bytes,
-                        .arena_index = arena_index, .block_index = bit, .block_count = blocks,
+  *memid = (mi_memid_t){.kind = MI_MEM_ARENA,
+                        .base = addr,
+                        .size = bytes,
+                        .arena_index = arena_index,
+                        .block_index = bit,
+                        .block_count = blocks,
                         .exclusive_arena = (arena->exclusive ? (int)arena_index + 1 : 0),
-                        .initially_zero = !any_dirty, .initially_committed = true};
+                        .initially_zero = !any_dirty,
+                        .initially_committed = true};
   return true;
 }
 
 /* Register [start, start + size) as an arena (size a multiple of the block size, start aligned),
    with mi_arena_grow_lock held. Returns its id, or 0 when the table is full or metadata cannot
    be had. */
-static mi_arena_id_t mi_arena_add_locked(void* start, size_t size, mi_memid_t memid,
-                                         bool exclusive, bool is_external, bool is_pinned,
-                                         bool is_committed, bool is_zero) {
-  mi_assert_internal(((uintptr_t)start % MI_ARENA_BLOCK_SIZE) == 0 && size % MI_ARENA_BLOCK_SIZE == 0);
+static mi_arena_id_t mi_arena_add_locked(void* start, size_t size, mi_memid_t memid, bool exclusive,
+                                         bool is_external, bool is_pinned, bool is_committed,
+                                         bool is_zero) {
+  mi_assert_internal(((uintptr_t)start % MI_ARENA_BLOCK_SIZE) == 0 &&
+                     size % MI_ARENA_BLOCK_SIZE == 0);
   mi_memid_t meta_id;
   mi_arena_t* arena = (mi_arena_t*)_mi_os_alloc(sizeof(mi_arena_t), &meta_id);
   if (arena == NULL) return 0;
@@ -118,8 +126,9 @@ static mi_arena_id_t mi_arena_add_locked(void* start, size_t size, mi_memid_t me
   if (tail > 0) {  // bits past the end are permanently in use, so a search never stops on them
     _mi_bitmap_claim(arena->blocks_inuse, tail, arena->block_count, NULL);
   }
-  if (!is_zero) {  // every block reads as written
-    for (size_t i = 0; i < arena->block_count; i++) _mi_bitmap_claim(arena->blocks_dirty, 1, i, NULL);
+  if (!is_zero) {  // every block reads as written (and counts as committed until claimed)
+    for (size_t i = 0; i < arena->block_count; i++)
+      _mi_bitmap_claim(arena->blocks_dirty, 1, i, NULL);
   }
   const size_t count = mi_atomic_load_relaxed(&mi_arena_count);
   if (count >= MI_MAX_ARENAS) {
@@ -130,6 +139,7 @@ static mi_arena_id_t mi_arena_add_locked(void* start, size_t size, mi_memid_t me
   mi_atomic_store_release(&mi_arenas[count], arena);
   mi_atomic_store_release(&mi_arena_count, count + 1);
   mi_stat_increase(arenas, 1);
+  if (!is_zero) mi_stat_increase(committed, size);
   _mi_verbose_message("arena %zu: %zu MiB at %p%s%s%s", count + 1, size / (1024 * 1024), start,
                       exclusive ? ", exclusive" : "", is_external ? ", the program's memory" : "",
                       is_pinned ? ", pinned" : "");
@@ -149,8 +159,8 @@ static mi_arena_id_t mi_arena_reserve_os_locked(size_t size, bool allow_large, b
   void* start = _mi_os_alloc_aligned(size, MI_ARENA_BLOCK_SIZE, &memid);
   if (start == NULL) return 0;
   if (allow_large) _mi_prim_advise_huge(start, size);
-  const mi_arena_id_t id = mi_arena_add_locked(start, size, memid, exclusive, false, false, true,
-                                               memid.initially_zero);
+  const mi_arena_id_t id =
+      mi_arena_add_locked(start, size, memid, exclusive, false, false, true, memid.initially_zero);
   if (id == 0) _mi_os_free(start, size, memid);
   return id;
 }
@@ -368,8 +378,8 @@ int mi_reserve_huge_os_pages_at_ex(size_t pages, int numa_node, size_t timeout_m
     void* start = _mi_os_alloc_huge_os_pages(n * gib, &memid);
     if (start == NULL) continue;
     pthread_mutex_lock(&mi_arena_grow_lock);
-    const mi_arena_id_t id = mi_arena_add_locked(start, n * gib, memid, exclusive, false, true,
-                                                 true, true);
+    const mi_arena_id_t id =
+        mi_arena_add_locked(start, n * gib, memid, exclusive, false, true, true, true);
     pthread_mutex_unlock(&mi_arena_grow_lock);
     if (id == 0) {
       _mi_os_free(start, n * gib, memid);
@@ -383,7 +393,8 @@ int mi_reserve_huge_os_pages_at_ex(size_t pages, int numa_node, size_t timeout_m
   return ENOMEM;
 }
 
-int mi_reserve_huge_os_pages_at(size_t pages, int numa_node, size_t timeout_msecs) mi_attr_noexcept {
+int mi_reserve_huge_os_pages_at(size_t pages, int numa_node,
+                                size_t timeout_msecs) mi_attr_noexcept {
   return mi_reserve_huge_os_pages_at_ex(pages, numa_node, timeout_msecs, false, NULL);
 }
 
@@ -393,10 +404,12 @@ int mi_reserve_huge_os_pages_interleave(size_t pages, size_t numa_nodes,
   return mi_reserve_huge_os_pages_at(pages, -1, timeout_msecs);
 }
 
-int mi_reserve_huge_os_pages(size_t pages, double max_secs, size_t* pages_reserved) mi_attr_noexcept {
+int mi_reserve_huge_os_pages(size_t pages, double max_secs,
+                             size_t* pages_reserved) mi_attr_noexcept {
   if (pages_reserved != NULL) *pages_reserved = 0;
   mi_arena_id_t id = 0;
-  const int err = mi_reserve_huge_os_pages_at_ex(pages, -1, (size_t)(max_secs * 1000.0), false, &id);
+  const int err =
+      mi_reserve_huge_os_pages_at_ex(pages, -1, (size_t)(max_secs * 1000.0), false, &id);
   if (err == 0 && pages_reserved != NULL) {
     size_t size = 0;
     mi_arena_area(id, &size);
@@ -421,13 +434,14 @@ void mi_debug_show_arenas(void) mi_attr_noexcept {
     mi_arena_t* a = mi_atomic_load_acquire(&mi_arenas[i]);
     if (a == NULL) continue;
     const size_t tail = a->field_count * MI_BITMAP_FIELD_BITS - a->block_count;
-    _mi_message("arena %zu: %p, %zu MiB, %zu blocks of 32 MiB: %zu in use, %zu dirty, %zu to "
-                "purge%s%s%s",
-                i + 1, (void*)a->start, a->block_count * (MI_ARENA_BLOCK_SIZE >> 20),
-                a->block_count, mi_bitmap_count(a->blocks_inuse, a->field_count) - tail,
-                mi_bitmap_count(a->blocks_dirty, a->field_count),
-                mi_bitmap_count(a->blocks_purge, a->field_count), a->exclusive ? ", exclusive" : "",
-                a->is_external ? ", the program's memory" : "", a->is_pinned ? ", pinned" : "");
+    _mi_message(
+        "arena %zu: %p, %zu MiB, %zu blocks of 32 MiB: %zu in use, %zu dirty, %zu to "
+        "purge%s%s%s",
+        i + 1, (void*)a->start, a->block_count * (MI_ARENA_BLOCK_SIZE >> 20), a->block_count,
+        mi_bitmap_count(a->blocks_inuse, a->field_count) - tail,
+        mi_bitmap_count(a->blocks_dirty, a->field_count),
+        mi_bitmap_count(a->blocks_purge, a->field_count), a->exclusive ? ", exclusive" : "",
+        a->is_external ? ", the program's memory" : "", a->is_pinned ? ", pinned" : "");
   }
 }
 

@@ -11,13 +11,17 @@ void mi_free_small(void* p) mi_attr_noexcept { mi_free_inline(p); }
 // Map an interior pointer (from an aligned allocation) to the start of its block.
 mi_block_t* _mi_page_ptr_unalign(const mi_page_t* page, const void* p) {
   const size_t diff = (size_t)((const uint8_t*)p - mi_page_start(page));
-  const size_t adjust = (page->block_size_shift != 0
-                             ? diff & (((size_t)1 << page->block_size_shift) - 1)
-                             : diff % mi_page_block_size(page));
+  const size_t adjust = mi_page_block_offset(page, diff);
   return (mi_block_t*)((uintptr_t)p - adjust);
 }
 
-#if SA_DEBUG >= 1
+#if SA_DEBUG >= 1 || SA_SECURE >= 4
+#define MI_CHECK_POINTERS 1
+#else
+#define MI_CHECK_POINTERS 0
+#endif
+
+#if MI_CHECK_POINTERS
 // Contract check: p must point into a block of a page in use, at its start unless the page
 // holds aligned blocks. Reads only fields that are constant while the page is in use (plus
 // has_aligned for the owner), so other threads can run it too.
@@ -27,7 +31,7 @@ static bool mi_check_is_block(const mi_page_t* page, const void* p, bool is_loca
   if ((const uint8_t*)p < start) return false;
   const size_t diff = (size_t)((const uint8_t*)p - start);
   if (diff >= (size_t)page->reserved * mi_page_block_size(page)) return false;
-  return !is_local || mi_page_has_aligned(page) || diff % mi_page_block_size(page) == 0;
+  return !is_local || mi_page_has_aligned(page) || mi_page_block_offset(page, diff) == 0;
 }
 #endif
 
@@ -78,17 +82,80 @@ static void mi_free_block_mt(mi_page_t* page, mi_block_t* block) {
   } while (!mi_atomic_cas_weak_acq_rel(&page->xthread_free, &tfree, tfreex));
 }
 
+/* ---------------------------------------------------------------------------------------------
+   Secure checks (levels 3 and 4): the segment cookie, the canary at the end of the block, and a
+   double free (the block found in one of its page's free lists). A live block's first word is
+   the program's data; a free block's is an encoded link to NULL or to a block of its page, so
+   only a block whose first word decodes that way is looked for in the lists (no false positives:
+   the lists decide).
+--------------------------------------------------------------------------------------------- */
+#if SA_SECURE >= 3
+void _mi_secure_bad_link(const mi_page_t* page, const mi_block_t* block, const mi_block_t* next) {
+  _mi_error_message(EFAULT, "corrupted free list in page %p: the free block %p links to %p",
+                    (const void*)page, (const void*)block, (const void*)next);
+}
+
+static bool mi_secure_check_block(const mi_segment_t* segment, const mi_page_t* page,
+                                  const mi_block_t* block, const void* p) {
+  if (mi_unlikely(segment->cookie != ((uintptr_t)segment ^ _mi_process_cookie()))) {
+    _mi_error_message(EFAULT, "invalid pointer %p: its segment header is damaged", p);
+    return false;
+  }
+  if (mi_unlikely(*mi_block_canary_at(page, block) != mi_block_canary(page, block))) {
+    _mi_error_message(EFAULT,
+                      "buffer overflow of block %p: the canary after its %zu usable bytes "
+                      "is overwritten",
+                      p, page->block_size - MI_PADDING);
+    return false;
+  }
+  return true;
+}
+#endif
+
+#if SA_SECURE >= 4
+static bool mi_list_contains(const mi_page_t* page, const mi_block_t* list,
+                             const mi_block_t* block) {
+  for (size_t n = 0; list != NULL && n <= page->capacity; n++) {
+    if (list == block) return true;
+    list = mi_block_next(page, list);
+  }
+  return false;
+}
+
+static bool mi_secure_is_double_free(const mi_page_t* page, const mi_block_t* block) {
+  if (!mi_page_is_block_or_null(page, mi_block_nextx(page->keys, block))) return false;
+  return mi_list_contains(page, page->free, block) ||
+         mi_list_contains(page, page->local_free, block) ||
+         mi_list_contains(page, mi_page_thread_free(page), block);
+}
+#endif
+
 void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
   const uintptr_t owner = mi_atomic_load_relaxed(&segment->thread_id);
   const bool is_local = (_mi_thread_id() == owner);
-#if SA_DEBUG >= 1
+#if MI_CHECK_POINTERS
   if (mi_unlikely(!mi_check_is_block(page, p, is_local))) {
     _mi_error_message(EINVAL, "free of an invalid pointer %p", p);
     return;
   }
 #endif
+#if SA_SECURE >= 3
+  {
+    const mi_block_t* block =
+        (is_local && !mi_page_has_aligned(page) ? (const mi_block_t*)p
+                                                : _mi_page_ptr_unalign(page, p));
+#if SA_SECURE >= 4
+    if (mi_unlikely(mi_secure_is_double_free(page, block))) {
+      _mi_error_message(EAGAIN, "double free of %p", p);
+      return;
+    }
+#endif
+    if (!mi_secure_check_block(segment, page, block, p)) return;
+  }
+#endif
   if (is_local) {
-    mi_block_t* block = (mi_page_has_aligned(page) ? _mi_page_ptr_unalign(page, p) : (mi_block_t*)p);
+    mi_block_t* block =
+        (mi_page_has_aligned(page) ? _mi_page_ptr_unalign(page, p) : (mi_block_t*)p);
     mi_free_block_local(page, block);
   } else {
     // Cheap enough, and needs no trust in p: another thread always maps back to the block start.
@@ -118,7 +185,11 @@ void _mi_free_foreign(void* p) {
     _mi_free_generic(segment, _mi_segment_page_of(segment, p), p);
     return;
   }
+#if SA_SECURE >= 4
+  _mi_error_message(EINVAL, "free of a pointer shardalloc did not allocate: %p", p);
+#else
   _mi_warning_message("free of a pointer that shardalloc did not allocate: %p (ignored)", p);
+#endif
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -157,17 +228,26 @@ size_t _mi_usable_size(const void* p, const char* msg) {
   const mi_segment_t* segment = _mi_ptr_segment_checked(p);
   if (segment == NULL) return 0;  // NULL or foreign
   const mi_page_t* page = _mi_segment_page_of(segment, p);
-#if SA_DEBUG >= 1
+#if MI_CHECK_POINTERS
   if (!mi_check_is_block(page, p, true)) {
     _mi_error_message(EINVAL, "%s: invalid pointer %p", msg, p);
     return 0;
   }
 #endif
+#if SA_SECURE >= 4
+  if (mi_secure_is_double_free(page, _mi_page_ptr_unalign(page, p))) {
+    _mi_error_message(EAGAIN, "%s of a freed block %p", msg, p);
+    return 0;
+  }
+#endif
   if (mi_unlikely(mi_page_has_aligned(page))) {
     const mi_block_t* block = _mi_page_ptr_unalign(page, p);
-    return mi_page_block_size(page) - (size_t)((const uint8_t*)p - (const uint8_t*)block);
+    return mi_page_block_size(page) - MI_PADDING -
+           (size_t)((const uint8_t*)p - (const uint8_t*)block);
   }
-  return mi_page_block_size(page);
+  return mi_page_block_size(page) - MI_PADDING;
 }
 
-size_t mi_usable_size(const void* p) mi_attr_noexcept { return _mi_usable_size(p, "mi_usable_size"); }
+size_t mi_usable_size(const void* p) mi_attr_noexcept {
+  return _mi_usable_size(p, "mi_usable_size");
+}

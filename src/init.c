@@ -65,9 +65,7 @@ static void mi_thread_data_free(mi_thread_data_t* td) {
   }
   _mi_os_free(td, sizeof(*td), td->memid);
 }
-static uintptr_t mi_process_secret;
-
-uintptr_t _mi_process_cookie(void) { return mi_process_secret; }
+uintptr_t _mi_process_secret;  // hidden (the library is built with -fvisibility=hidden)
 
 /* ---------------------------------------------------------------------------------------------
    Threads
@@ -197,7 +195,7 @@ void mi_process_init(void) mi_attr_noexcept {
   _mi_segments_init();
   uint64_t secret = 0;
   if (!_mi_prim_random_buf(&secret, sizeof(secret))) secret = _mi_random_weak((uintptr_t)&secret);
-  mi_process_secret = (uintptr_t)(secret | 1);
+  _mi_process_secret = (uintptr_t)(secret | 1);
   _mi_prim_thread_init_auto_done(&mi_thread_done_key);
   if (!_mi_prim_atfork(&mi_fork_prepare, &mi_fork_parent, &mi_fork_child)) {
     _mi_warning_message("unable to register fork handlers");

@@ -293,9 +293,11 @@ void mi_register_error(mi_error_fun* fun, void* arg) mi_attr_noexcept {
   mi_atomic_store_release(&mi_error_handler, fun);
 }
 
+// Corruption (EFAULT) always; invalid pointers and double frees where they are checked (debug
+// builds, secure level 4 and up).
 static bool mi_error_is_fatal(int err) {
   if (err == EFAULT) return true;
-  return (SA_DEBUG >= 1 && (err == EINVAL || err == EAGAIN));
+  return ((SA_DEBUG >= 1 || SA_SECURE >= 4) && (err == EINVAL || err == EAGAIN));
 }
 
 void _mi_error_message(int err, const char* fmt, ...) {

@@ -46,6 +46,10 @@ static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
   page->bin = (uint8_t)(page->is_huge ? MI_BIN_HUGE : _mi_bin(block_size));
   page->block_size_shift =
       (uint8_t)(_mi_is_power_of_two(block_size) ? mi_bsr(block_size) : 0);
+  page->block_size_recip =
+      (page->block_size_shift == 0 && block_size <= MI_MEDIUM_OBJ_SIZE_MAX && !page->is_huge
+           ? (uint32_t)((((uint64_t)1 << 36) + block_size - 1) / block_size)
+           : 0);
   const size_t area = (page->is_huge ? block_size : page->slice_count * MI_SLICE_SIZE);
   page->reserved = (uint32_t)(page->is_huge ? 1 : area / block_size);
   page->capacity = 0;
@@ -166,6 +170,13 @@ bool _mi_heap_delayed_free_partial(mi_heap_t* heap) {
   mi_block_t* block = mi_atomic_exchange_acq_rel(&heap->thread_delayed_free, NULL);
   while (block != NULL) {
     mi_block_t* next = mi_block_nextx(heap->keys, block);
+#if SA_SECURE >= 3
+    if (next != NULL && !mi_is_in_heap_region(next)) {
+      _mi_error_message(EFAULT, "corrupted delayed-free list: block %p links to %p", (void*)block,
+                        (void*)next);
+      next = NULL;  // (with an error handler registered: drop the rest)
+    }
+#endif
     _mi_free_delayed_block(block);
     block = next;
   }

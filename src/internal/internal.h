@@ -55,6 +55,23 @@ mi_decl_hidden __attribute__((noreturn, cold)) void _mi_assert_fail(const char* 
 #define MI_DEBUG_UNINIT 0xD0
 #define MI_DEBUG_FREED  0xDF
 
+/* Secure builds (SHARDALLOC_SECURE=1..5, cumulative; DESIGN.md "Secure mode"). From level 3 the
+   free-list links are encoded with the page's keys and checked when decoded, and every block ends
+   in an 8-byte canary (requests are padded by MI_PADDING, so usable sizes end before it), checked
+   on free; from level 4 every free and realloc checks its pointer and looks for a double free.
+   Detected misuse aborts with a one-line message (options.c, the error handler). */
+#ifndef SHARDALLOC_SECURE
+#define SHARDALLOC_SECURE 0
+#endif
+#define SA_SECURE SHARDALLOC_SECURE
+#if SA_SECURE >= 3
+#define MI_PADDING 8
+#else
+#define MI_PADDING 0
+#endif
+// Checked frees: every free goes through _mi_free_generic, which validates the pointer first.
+#define MI_FREE_CHECKED (SA_DEBUG >= 1 || SA_SECURE >= 3)
+
 /* ---------------------------------------------------------------------------------------------
    Layer interfaces (bottom to top).
 --------------------------------------------------------------------------------------------- */
@@ -178,7 +195,8 @@ extern mi_heap_t _mi_heap_main;
 extern __thread mi_heap_t* _mi_heap_default mi_decl_tls;
 mi_heap_t* _mi_heap_default_init(void);   // initialise the thread (and process) if needed
 bool  _mi_process_is_initialized(void);
-uintptr_t _mi_process_cookie(void);
+extern uintptr_t _mi_process_secret;  // set once at process init (init.c)
+static inline uintptr_t _mi_process_cookie(void) { return _mi_process_secret; }
 
 // options.c
 void _mi_options_init(void);
@@ -338,24 +356,87 @@ static inline bool mi_page_immediate_available(const mi_page_t* page) { return p
 
 static inline bool mi_page_all_free(const mi_page_t* page) { return page->used == 0; }
 
+// How far `diff` bytes from the page start lie past the start of their block, without a division
+// for the usual sizes (powers of two and the classes of small and medium pages).
+static inline size_t mi_page_block_offset(const mi_page_t* page, size_t diff) {
+  if (page->block_size_shift != 0) return diff & (((size_t)1 << page->block_size_shift) - 1);
+  if (page->block_size_recip != 0) {
+    const size_t index = (size_t)(((uint64_t)diff * page->block_size_recip) >> 36);
+    return diff - index * page->block_size;
+  }
+  return diff % page->block_size;
+}
+
 /* ---------------------------------------------------------------------------------------------
    The one pair through which free-list links are read and written. `keys` are the secrets of the
    list's owner (a page or a heap); plain builds store the pointer as is.
 --------------------------------------------------------------------------------------------- */
+#if SA_SECURE >= 3
+// Encoded link: rotate (p ^ k0) left by k1 % 64, add k1. NULL encodes to a key-dependent value.
+static inline uintptr_t mi_rotl(uintptr_t x, unsigned r) {
+  r &= 63;
+  return (r == 0 ? x : (x << r) | (x >> (64 - r)));
+}
+static inline uintptr_t mi_rotr(uintptr_t x, unsigned r) {
+  r &= 63;
+  return (r == 0 ? x : (x >> r) | (x << (64 - r)));
+}
+#endif
+
 static inline mi_block_t* mi_block_nextx(const uintptr_t* keys, const mi_block_t* block) {
+#if SA_SECURE >= 3
+  return (mi_block_t*)(mi_rotr(block->next - keys[1], (unsigned)keys[1]) ^ keys[0]);
+#else
   (void)keys;
   return (mi_block_t*)block->next;
+#endif
 }
 
 static inline void mi_block_set_nextx(const uintptr_t* keys, mi_block_t* block,
                                       const mi_block_t* next) {
+#if SA_SECURE >= 3
+  block->next = mi_rotl((uintptr_t)next ^ keys[0], (unsigned)keys[1]) + keys[1];
+#else
   (void)keys;
   block->next = (mi_encoded_t)next;
+#endif
 }
 
-static inline mi_block_t* mi_block_next(const mi_page_t* page, const mi_block_t* block) {
-  return mi_block_nextx(page->keys, block);
+#if SA_SECURE >= 3
+void _mi_secure_bad_link(const mi_page_t* page, const mi_block_t* block, const mi_block_t* next)
+    mi_decl_cold;
+// Does `p` lie in the page's handed-out blocks (or is it NULL)? A link that fails this was not
+// written by the allocator (a range test: cheap enough for every pop).
+static inline bool mi_page_is_block_or_null(const mi_page_t* page, const void* p) {
+  if (p == NULL) return true;
+  const uint8_t* start = page->page_start;
+  return (const uint8_t*)p >= start &&
+         (size_t)((const uint8_t*)p - start) < (size_t)page->capacity * page->block_size;
 }
+#endif
+
+static inline mi_block_t* mi_block_next(const mi_page_t* page, const mi_block_t* block) {
+#if SA_SECURE >= 3
+  mi_block_t* next = mi_block_nextx(page->keys, block);
+  if (mi_unlikely(!mi_page_is_block_or_null(page, next))) {
+    _mi_secure_bad_link(page, block, next);  // does not return unless a handler is registered
+    return NULL;
+  }
+  return next;
+#else
+  return mi_block_nextx(page->keys, block);
+#endif
+}
+
+#if SA_SECURE >= 3
+// The canary in a block's last 8 bytes: its address mixed with the page's keys.
+static inline uintptr_t mi_block_canary(const mi_page_t* page, const void* block) {
+  return (((uintptr_t)block ^ page->keys[1]) * 0x9E3779B97F4A7C15ull) ^ page->keys[0];
+}
+static inline uintptr_t* mi_block_canary_at(const mi_page_t* page, const void* block) {
+  return (uintptr_t*)((uint8_t*)block + page->block_size - MI_PADDING);
+}
+#endif
 
 static inline void mi_block_set_next(const mi_page_t* page, mi_block_t* block,
                                      const mi_block_t* next) {
@@ -416,10 +497,17 @@ static mi_decl_always_inline void* _mi_page_malloc_zero(mi_heap_t* heap, mi_page
     memset(block, MI_DEBUG_UNINIT, mi_page_block_size(page));
   }
 #endif
+#if SA_SECURE >= 3
+  if (!zero) block->next = 0;  // no stale link in a live block (double-free checks read it)
+  *mi_block_canary_at(page, block) = mi_block_canary(page, block);
+#endif
   return block;
 }
 
 static mi_decl_always_inline void* mi_heap_malloc_inline(mi_heap_t* heap, size_t size, bool zero) {
+#if MI_PADDING > 0
+  size = (size > SIZE_MAX - MI_PADDING ? SIZE_MAX : size + MI_PADDING);  // room for the canary
+#endif
   if (mi_likely(size <= MI_SMALL_SIZE_MAX)) {
     return _mi_page_malloc_zero(heap, _mi_heap_get_free_small_page(heap, size), size, zero);
   }
@@ -437,8 +525,8 @@ static mi_decl_always_inline void mi_free_inline(void* p) {
     return;
   }
   mi_page_t* const page = _mi_segment_page_of(segment, p);
-#if SA_DEBUG >= 1
-  _mi_free_generic(segment, page, p);  // debug builds check every pointer there first
+#if MI_FREE_CHECKED
+  _mi_free_generic(segment, page, p);  // debug and secure builds check every pointer there first
   return;
 #endif
   if (mi_likely(_mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id) &&

@@ -124,7 +124,8 @@ typedef struct mi_page_s {
   uint32_t used;                 // blocks handed out and not yet freed by the owner
   uint32_t capacity;             // blocks threaded into the lists so far (lazy extension)
   uint32_t reserved;             // blocks that fit in the page
-  uint32_t _pad;
+  uint32_t block_size_recip;     // ceil(2^36 / block_size) for other sizes of medium pages or
+                                 // smaller (block index = offset * recip >> 36, exact), else 0
   size_t   block_size;           // 0 for a free span; 1 marks the segment's info slices
   uint8_t* page_start;           // address of block 0
   uintptr_t keys[2];             // per-page secrets for encoded free lists (secure builds)

@@ -197,8 +197,8 @@ static bool ok_a, ok_b;
 
 // Before anything (printf included) allocates.
 static void manage_regions(void) {
-  ok_a = mi_manage_os_memory_ex(static_region, sizeof(static_region), true, false, true, -1,
-                                false, &managed_a);
+  ok_a = mi_manage_os_memory_ex(static_region, sizeof(static_region), true, false, true, -1, false,
+                                &managed_a);
   const size_t len = 100 * MIB;
   void* region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ok_b = (region != MAP_FAILED &&

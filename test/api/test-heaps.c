@@ -9,7 +9,7 @@
 
 #include "testutil.h"
 
-#define MIB ((size_t)1 << 20)
+#define MIB     ((size_t)1 << 20)
 #define NBLOCKS 100000
 
 static size_t rss_mib(void) {
@@ -72,7 +72,8 @@ int main(void) {
   size_t foreign = 0;
   for (size_t i = 0; i < NBLOCKS; i++) {
     if (!mi_heap_contains_block(heap, blocks[i]) || !mi_heap_check_owned(heap, blocks[i]) ||
-        mi_heap_contains_block(mi_heap_get_backing(), blocks[i]) || !mi_is_in_heap_region(blocks[i]))
+        mi_heap_contains_block(mi_heap_get_backing(), blocks[i]) ||
+        !mi_is_in_heap_region(blocks[i]))
       foreign++;
   }
   CHECK(foreign == 0, "%zu blocks not owned by their heap", foreign);
@@ -111,8 +112,8 @@ int main(void) {
     mi_free(mi_malloc(100));
     rss_after = rss_mib();
   }
-  printf("    %zu MiB of blocks: RSS %zu MiB, %zu MiB after mi_heap_destroy\n", bytes / MIB, rss_full,
-         rss_after);
+  printf("    %zu MiB of blocks: RSS %zu MiB, %zu MiB after mi_heap_destroy\n", bytes / MIB,
+         rss_full, rss_after);
   CHECK(rss_full >= bytes / MIB && rss_after + bytes / MIB / 2 < rss_full,
         "RSS %zu -> %zu MiB for %zu MiB of blocks", rss_full, rss_after, bytes / MIB);
 

@@ -131,7 +131,9 @@ static int child_destroy(void) {
 // callback a second time; the child prints how often it ran.
 static size_t deferred_calls;
 static void on_deferred(bool force, unsigned long long heartbeat, void* arg) {
-  (void)force; (void)heartbeat; (void)arg;
+  (void)force;
+  (void)heartbeat;
+  (void)arg;
   deferred_calls++;
 }
 
@@ -252,19 +254,17 @@ int main(int argc, char** argv) {
   }
 
   t_section("value syntax: case, booleans, sizes, invalid values");
-  const char* syntax[] = {"mimalloc_Arena_Reserve=64MiB", "MIMALLOC_SHOW_ERRORS=on",
-                          "MIMALLOC_VERBOSE=off", "MIMALLOC_PURGE_DELAY=25",
-                          "MIMALLOC_MAX_WARNINGS=lots", "MIMALLOC_ALLOW_THP=yes",
-                          "MIMALLOC_EAGER_COMMIT=FALSE", "MIMALLOC_ARENA_PURGE_MULT=3", NULL};
+  const char* syntax[] = {
+      "mimalloc_Arena_Reserve=64MiB", "MIMALLOC_SHOW_ERRORS=on",     "MIMALLOC_VERBOSE=off",
+      "MIMALLOC_PURGE_DELAY=25",      "MIMALLOC_MAX_WARNINGS=lots",  "MIMALLOC_ALLOW_THP=yes",
+      "MIMALLOC_EAGER_COMMIT=FALSE",  "MIMALLOC_ARENA_PURGE_MULT=3", NULL};
   expect_child(self, "syntax", syntax, "value syntax");
   CHECK(strstr(child_out, "invalid value \"lots\"") != NULL,
         "an invalid value is reported (show_errors=on):\n%s", child_out);
-  const char* sizes[][2] = {{"MIMALLOC_ARENA_RESERVE=65536K", "65536"},
-                            {"MIMALLOC_ARENA_RESERVE=64m", "65536"},
-                            {"MIMALLOC_ARENA_RESERVE=1G", "1048576"},
-                            {"MIMALLOC_ARENA_RESERVE=1gb", "1048576"},
-                            {"MIMALLOC_ARENA_RESERVE=33554432", "32768"},
-                            {"MIMALLOC_ARENA_RESERVE=1000", "1"}};
+  const char* sizes[][2] = {
+      {"MIMALLOC_ARENA_RESERVE=65536K", "65536"},   {"MIMALLOC_ARENA_RESERVE=64m", "65536"},
+      {"MIMALLOC_ARENA_RESERVE=1G", "1048576"},     {"MIMALLOC_ARENA_RESERVE=1gb", "1048576"},
+      {"MIMALLOC_ARENA_RESERVE=33554432", "32768"}, {"MIMALLOC_ARENA_RESERVE=1000", "1"}};
   for (size_t i = 0; i < 6; i++) {
     const char* env[] = {sizes[i][0], "MIMALLOC_VERBOSE=1", NULL};
     const int st = run_child(self, "arena", env);
@@ -301,8 +301,7 @@ int main(int argc, char** argv) {
 
   t_section("arena_reserve: the size of each arena");
   const char* small_arena[] = {"MIMALLOC_ARENA_RESERVE=96M", "MIMALLOC_VERBOSE=1", NULL};
-  CHECK(run_child(self, "arena", small_arena) == 0 &&
-            strstr(child_out, "arena 1: 96 MiB") != NULL,
+  CHECK(run_child(self, "arena", small_arena) == 0 && strstr(child_out, "arena 1: 96 MiB") != NULL,
         "arena_reserve=96M:\n%.800s", child_out);
 
   t_section("purge_decommits: MADV_DONTNEED by default, MADV_FREE with 0");
