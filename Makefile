@@ -1,22 +1,24 @@
-# Thin wrapper over CMake. Builds go to build/ (Release), build-debug/ (SHARDALLOC_DEBUG=3) and
-# build-tsan/ (ThreadSanitizer, `make test-tsan` only).
+# Thin wrapper over CMake. Builds go to build/ (Release), build-debug/ (SHARDALLOC_DEBUG=3),
+# build-tsan/ (ThreadSanitizer, `make test-tsan` only) and build-fuzz/ (libFuzzer, `make fuzz`).
 BUILD       ?= build
 DEBUG_BUILD ?= build-debug
 TSAN_BUILD  ?= build-tsan
+FUZZ_BUILD  ?= build-fuzz
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX      ?= /usr/local
 CMAKE_FLAGS ?=
 
 REAL_JOBS   ?= 1
 
-.PHONY: all test test-release test-debug test-tsan test-real bench install clean format
+.PHONY: all test test-release test-debug test-rust test-tsan test-real bench install clean format
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The whole suite twice: Release, then with every invariant check on (SHARDALLOC_DEBUG=3).
-test: test-release test-debug
+# The whole suite twice: Release, then with every invariant check on (SHARDALLOC_DEBUG=3); then
+# the Rust crates.
+test: test-release test-debug test-rust
 
 test-release: all
 	cd $(BUILD) && ctest --output-on-failure --no-label-summary -j $(JOBS)
@@ -25,6 +27,31 @@ test-debug:
 	cmake -S . -B $(DEBUG_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHARDALLOC_DEBUG=3 $(CMAKE_FLAGS)
 	cmake --build $(DEBUG_BUILD) -j $(JOBS)
 	cd $(DEBUG_BUILD) && ctest --output-on-failure --no-label-summary -j $(JOBS)
+
+# The Rust crates (bindings/rust/: shardalloc-sys builds the C library itself, no CMake): the
+# workspace's tests, doctests and examples in debug and --release, then the sys crate with the
+# features that change the C compile (each test checks its feature reached it), then with the
+# malloc override. Needs cargo and rustc >= RUST_MIN; without them the step is skipped with a
+# message (.ci/run installs Debian's cargo-web when cargo is missing). Target dir: RUST_TARGET.
+CARGO       ?= cargo
+RUST_MIN    ?= 1.71
+RUST_TARGET ?= $(CURDIR)/bindings/rust/target
+RUST_SYS_FEATURES ?= secure,debug,local_dynamic_tls,no_thp,skip_collect_on_exit
+
+test-rust:
+	@v=$$($(CARGO) --version 2>/dev/null | awk '{print $$2}'); \
+	if [ -z "$$v" ]; then \
+	  echo "test-rust: SKIPPED: cargo not found (Debian 12: apt-get install cargo-web)"; exit 0; fi; \
+	if [ "$$(printf '%s\n%s\n' "$(RUST_MIN)" "$$v" | sort -V | head -n1)" != "$(RUST_MIN)" ]; then \
+	  echo "test-rust: SKIPPED: cargo $$v is older than $(RUST_MIN) (Debian 12: cargo-web)"; \
+	  exit 0; fi; \
+	set -e; cd bindings/rust; export CARGO_TARGET_DIR="$(RUST_TARGET)"; \
+	echo "test-rust: cargo $$v: debug"; $(CARGO) test --offline --workspace; \
+	echo "test-rust: --release"; $(CARGO) test --offline --workspace --release; \
+	echo "test-rust: shardalloc-sys --features $(RUST_SYS_FEATURES)"; \
+	$(CARGO) test --offline -p shardalloc-sys --features $(RUST_SYS_FEATURES); \
+	echo "test-rust: --features override"; \
+	$(CARGO) test --offline --workspace --features shardalloc/override
 
 # The real-program tests only (label real, test/real/; docs/real-programs.md): Release build, then
 # each installed program plainly and preloaded, outputs compared; prints the report of times and
@@ -49,6 +76,47 @@ test-tsan:
 	  -DSHARDALLOC_TSAN=ON -DSHARDALLOC_DEBUG=2 $(CMAKE_FLAGS)
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	cd $(TSAN_BUILD) && ctest --output-on-failure --no-label-summary -L tsan -j2
+
+# Fuzzing (test/fuzz/README.md): the libFuzzer target fuzz-ops (clang -fsanitize=fuzzer,address
+# around the library's own sources at SHARDALLOC_DEBUG=FUZZ_DEBUG, no malloc override) built in
+# build-fuzz/ and run for FUZZ_SECONDS on test/fuzz/corpus/. New inputs go to a temporary
+# directory (FUZZ_MERGE=1 merges them into the corpus), a failing input to build-fuzz/.../artifacts/.
+# Ends with one line: executions, exec/s, coverage. FUZZ_ARGS: more libFuzzer flags;
+# FUZZ_STRICT=0: step around the two (fixed) findings of test/fuzz/README.md.
+FUZZ_SECONDS ?= 300
+FUZZ_DEBUG   ?= 2
+FUZZ_MERGE   ?= 0
+FUZZ_STRICT  ?= 1
+FUZZ_ARGS    ?=
+.PHONY: fuzz
+fuzz:
+	@command -v clang >/dev/null 2>&1 || { \
+	  echo "fuzz: clang is required for the libFuzzer build (apt-get install clang)" >&2; exit 1; }
+	@[ -f "$$(clang -print-file-name=libclang_rt.fuzzer-$$(uname -m).a)" ] || { \
+	  echo "fuzz: clang's libFuzzer runtime is missing" \
+	       "(apt-get install libclang-rt-$$(clang -dumpversion | cut -d. -f1)-dev)" >&2; \
+	  exit 1; }
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSHARDALLOC_FUZZ=ON \
+	  -DSHARDALLOC_DEBUG=$(FUZZ_DEBUG) -DSHARDALLOC_FUZZ_STRICT=$(FUZZ_STRICT) $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-ops
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_MERGE=$(FUZZ_MERGE) \
+	  bash test/fuzz/run.sh $(FUZZ_BUILD)/test/fuzz/fuzz-ops $(FUZZ_ARGS)
+
+# Memory checkers see shardalloc's blocks: a build with SHARDALLOC_VALGRIND=ON (memcheck reports a
+# leak and a use after free at the program's lines) and one with SHARDALLOC_ASAN=ON (library and
+# test with AddressSanitizer and UBSan). Only the library and test/track are built (ctest -L track).
+VALGRIND_BUILD ?= build-valgrind
+ASAN_BUILD     ?= build-asan
+.PHONY: test-tools
+test-tools:
+	@command -v valgrind >/dev/null 2>&1 || { \
+	  echo "test-tools: valgrind is required (apt-get install valgrind)" >&2; exit 1; }
+	cmake -S . -B $(VALGRIND_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHARDALLOC_VALGRIND=ON $(CMAKE_FLAGS)
+	cmake --build $(VALGRIND_BUILD) -j $(JOBS) --target shardalloc test-track
+	cd $(VALGRIND_BUILD) && ctest --output-on-failure --no-label-summary -L track
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHARDALLOC_ASAN=ON $(CMAKE_FLAGS)
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target shardalloc test-track
+	cd $(ASAN_BUILD) && ctest --output-on-failure --no-label-summary -L track
 
 # Benchmarks (docs/benchmarks.md). The runners are standard-library Python: /usr/bin/python3, not
 # whatever python3 comes first on PATH. BENCH_ARGS goes to bench/run.py (or bench/real/run.py),
@@ -84,7 +152,7 @@ install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(DEBUG_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(DEBUG_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) bindings/rust/target $(VALGRIND_BUILD) $(ASAN_BUILD)
 
 format:
 	clang-format -i include/*.h src/*.c src/*/*.h src/*/*.c test/*.h test/*/*.c test/*/*.cpp \

@@ -125,7 +125,10 @@ static void* mi_heap_realloc_zero_aligned_at(mi_heap_t* heap, void* p, size_t ne
     errno = EINVAL;
     return NULL;
   }
-  if (alignment <= MI_MAX_ALIGN_SIZE && (offset & (alignment - 1)) == 0) {
+  // the plain path (any block is 16-aligned) also keeps p in place: only when p meets the
+  // alignment (p may come from an earlier _at allocation with an odd offset)
+  if (alignment <= MI_MAX_ALIGN_SIZE && (offset & (alignment - 1)) == 0 &&
+      ((uintptr_t)p & (alignment - 1)) == 0) {
     return _mi_heap_realloc_zero(heap, p, newsize, zero);
   }
   if (p == NULL) return mi_heap_malloc_zero_aligned_at(heap, newsize, alignment, offset, zero);
@@ -140,10 +143,9 @@ static void* mi_heap_realloc_zero_aligned_at(mi_heap_t* heap, void* p, size_t ne
   }
   void* newp = mi_heap_malloc_zero_aligned_at(heap, newsize, alignment, offset, false);
   if (newp == NULL) return NULL;
-  if (zero && newsize > size) {
-    memset((uint8_t*)newp + size, 0, mi_usable_size(newp) - size);
-  }
-  memcpy(newp, p, (size < newsize ? size : newsize));
+  const size_t keep = (size < newsize ? size : newsize);
+  if (zero) memset((uint8_t*)newp + keep, 0, mi_usable_size(newp) - keep);  // all of the tail
+  memcpy(newp, p, keep);
   mi_free(p);
   return newp;
 }

@@ -168,11 +168,10 @@ void* _mi_heap_realloc_zero(mi_heap_t* heap, void* p, size_t newsize, bool zero)
   if (mi_likely(newsize <= size && newsize >= (size / 2) && newsize > 0)) return p;
   void* newp = mi_heap_malloc(heap, newsize);
   if (mi_unlikely(newp == NULL)) return NULL;  // errno is ENOMEM, p intact
-  if (zero && newsize > size) {
-    const size_t newusable = mi_usable_size(newp);
-    memset((uint8_t*)newp + size, 0, newusable - size);
-  }
-  if (size > 0) memcpy(newp, p, (size < newsize ? size : newsize));
+  const size_t keep = (size < newsize ? size : newsize);
+  // zeroing forms: all of the new block past what is copied (it may be another block's old data)
+  if (zero) memset((uint8_t*)newp + keep, 0, mi_usable_size(newp) - keep);
+  if (keep > 0) memcpy(newp, p, keep);
   mi_free(p);
   return newp;
 }

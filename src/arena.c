@@ -87,9 +87,14 @@ static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blo
   }
   mi_atomic_store_relaxed(&arena->search_idx, bit / MI_BITMAP_FIELD_BITS);
   _mi_bitmap_clear(arena->blocks_purge, blocks, bit);  // in use again: still committed, no purge
-  bool any_dirty = false;
-  _mi_bitmap_claim(arena->blocks_dirty, blocks, bit, &any_dirty);
-  if (any_dirty) mi_stat_decrease(committed, bytes);  // the segment counts it now
+  size_t dirty = 0;  // free dirty blocks count as committed; the segment counts them now
+  for (size_t i = 0; i < blocks; i++) {
+    bool was = false;
+    _mi_bitmap_claim(arena->blocks_dirty, 1, bit + i, &was);
+    if (was) dirty++;
+  }
+  const bool any_dirty = (dirty > 0);
+  mi_stat_decrease(committed, dirty * MI_ARENA_BLOCK_SIZE);
   *p = addr;
   *memid = (mi_memid_t){.kind = MI_MEM_ARENA,
                         .base = addr,
@@ -98,6 +103,7 @@ static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blo
                         .block_index = bit,
                         .block_count = blocks,
                         .exclusive_arena = (arena->exclusive ? (int)arena_index + 1 : 0),
+                        .no_purge = (arena->is_external || arena->is_pinned),
                         .initially_zero = !any_dirty,
                         .initially_committed = true};
   return true;
@@ -281,6 +287,7 @@ void _mi_arena_free(void* p, size_t size, mi_memid_t memid) {
     _mi_error_message(EFAULT, "freeing %p to an arena it does not belong to", p);
     return;
   }
+  mi_track_mem_undefined(p, memid.block_count * MI_ARENA_BLOCK_SIZE);  // no block lives here
   // A free dirty block counts as committed (all of it: which slices were written is not kept).
   // The program's memory and huge OS pages are never purged.
   const long long delay = (arena->is_external || arena->is_pinned ? -1 : mi_arena_purge_delay());
@@ -331,7 +338,8 @@ bool mi_manage_os_memory_ex(void* start, size_t size, bool is_committed, bool is
   if (start == NULL || size == 0) return false;
   const uintptr_t lo = _mi_align_up((uintptr_t)start, MI_ARENA_BLOCK_SIZE);
   const uintptr_t end = (uintptr_t)start + size;
-  if (end < (uintptr_t)start || lo >= end || end - lo < MI_ARENA_BLOCK_SIZE) {
+  if (end < (uintptr_t)start || lo < (uintptr_t)start || lo >= end ||
+      end - lo < MI_ARENA_BLOCK_SIZE) {
     _mi_warning_message("mi_manage_os_memory: %p + %zu holds no aligned 32 MiB block", start, size);
     return false;
   }

@@ -31,14 +31,24 @@ static bool mi_check_is_block(const mi_page_t* page, const void* p, bool is_loca
   if ((const uint8_t*)p < start) return false;
   const size_t diff = (size_t)((const uint8_t*)p - start);
   if (diff >= (size_t)page->reserved * mi_page_block_size(page)) return false;
-  return !is_local || mi_page_has_aligned(page) || mi_page_block_offset(page, diff) == 0;
+  (void)is_local;  // (has_aligned is set by the owner before any such pointer leaves its thread)
+  return mi_page_has_aligned(page) || mi_page_block_offset(page, diff) == 0;
 }
 #endif
 
-static void mi_free_block_local(mi_page_t* page, mi_block_t* block) {
+// The block is the program's no more: memory checkers see it freed and inaccessible.
+static void mi_track_block_freed(const mi_page_t* page, mi_block_t* block) {
 #if SA_DEBUG >= 1
   if (!page->is_huge) memset(block, MI_DEBUG_FREED, mi_page_block_size(page));
 #endif
+  mi_track_free(block);
+  mi_track_mem_noaccess(block, mi_page_block_size(page));
+  (void)page;
+  (void)block;
+}
+
+// Onto the owner's local_free list (the block was already seen freed by the checkers).
+static void mi_push_local(mi_page_t* page, mi_block_t* block) {
   mi_block_set_next(page, block, page->local_free);
   page->local_free = block;
   if (--page->used == 0) {
@@ -48,12 +58,15 @@ static void mi_free_block_local(mi_page_t* page, mi_block_t* block) {
   }
 }
 
+static void mi_free_block_local(mi_page_t* page, mi_block_t* block) {
+  mi_track_block_freed(page, block);
+  mi_push_local(page, block);
+}
+
 // A free from another thread (or into an abandoned page). If the owner armed the page as full,
 // the block goes onto the owner heap's delayed list instead, so the owner learns the page has room.
 static void mi_free_block_mt(mi_page_t* page, mi_block_t* block) {
-#if SA_DEBUG >= 1
-  if (!page->is_huge) memset(block, MI_DEBUG_FREED, mi_page_block_size(page));
-#endif
+  mi_track_block_freed(page, block);
   uintptr_t tfree = mi_atomic_load_relaxed(&page->xthread_free);
   uintptr_t tfreex;
   bool use_delayed;
@@ -173,7 +186,7 @@ void _mi_free_delayed_block(mi_block_t* block) {
   // retire the page, or its last CAS would land on a freed page.
   _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, false);
   _mi_page_free_collect(page, false);
-  mi_free_block_local(page, block);
+  mi_push_local(page, block);  // freed already, by the thread that pushed it
 }
 
 // Not found by the address mask: NULL, a displaced huge block, or not ours. Memory of another

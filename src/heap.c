@@ -202,7 +202,8 @@ mi_heap_t* mi_heap_new_ex(int heap_tag, bool allow_destroy, mi_arena_id_t arena_
   mi_heap_t* heap = (mi_heap_t*)mi_heap_malloc(backing, sizeof(mi_heap_t));
   if (heap == NULL) return NULL;
   // no_reclaim: abandoned pages must not join a heap that may be destroyed wholesale
-  _mi_heap_init(heap, backing->tld, (uint8_t)heap_tag, allow_destroy);
+  // an arena heap never adopts: abandoned memory elsewhere is not its arena's
+  _mi_heap_init(heap, backing->tld, (uint8_t)heap_tag, allow_destroy || arena_id != 0);
   heap->arena_id = arena_id;
   return heap;
 }

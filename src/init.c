@@ -232,7 +232,7 @@ void mi_process_done(void) mi_attr_noexcept {
     // Give everything back now (for a library unloaded from a long-lived process); unsafe for
     // threads still running. Blocks freed later are not ours any more and are ignored.
     _mi_heap_unsafe_destroy_all();
-    _mi_segment_map_unsafe_destroy();
+    _mi_segments_unsafe_destroy();
     _mi_arenas_unsafe_destroy_all();
   }
   _mi_verbose_message("process done: %zu thread(s) still running",

@@ -22,9 +22,30 @@ void _mi_os_init_options(void) {
 
 size_t _mi_os_page_size(void) { return mi_os_config.page_size; }
 
+// Secure builds place large mappings at random addresses in [2^42, 2^46) (a hint: the kernel may
+// choose elsewhere), so that where the heap lies cannot be guessed from where libraries lie.
+static void* mi_os_random_hint(size_t size) {
+#if SA_SECURE >= 1
+  static _Atomic(uint64_t) counter;
+  if (size < MI_SEGMENT_SIZE) return NULL;
+  const uint64_t r = _mi_random_weak(mi_atomic_add_relaxed(&counter, 1) ^ _mi_process_secret);
+  const uint64_t lo = (uint64_t)1 << 42, span = ((uint64_t)1 << 46) - lo - size;
+  return (void*)(uintptr_t)((lo + r % span) & ~(uint64_t)(MI_SEGMENT_SIZE - 1));
+#else
+  (void)size;
+  return NULL;
+#endif
+}
+
+void _mi_os_protect(void* p, size_t size, bool protect) {
+  if (_mi_prim_protect(p, size, protect) != 0) {
+    _mi_warning_message("unable to %sprotect guard page %p", protect ? "" : "un", p);
+  }
+}
+
 static void* mi_os_map(size_t size) {
   void* p = NULL;
-  int err = _mi_prim_alloc(NULL, size, &p);
+  int err = _mi_prim_alloc(mi_os_random_hint(size), size, &p);
   if (err != 0) {
     _mi_warning_message("unable to map %zu bytes from the OS (error %d)", size, err);
     return NULL;
@@ -233,6 +254,7 @@ void _mi_os_free_huge(mi_memid_t memid) {
     *slot = (mi_huge_cached_t){
         .base = memid.base, .size = memid.size, .expire = (delay < 0 ? -1 : now + delay)};
     mi_huge_cache_bytes += memid.size;
+    mi_track_mem_undefined(memid.base, memid.size);  // (checkers: no block lives here now)
     mi_atomic_add_relaxed(&mi_huge_cache_count, 1);
     mi_stat_increase(committed, memid.size);  // kept unpurged
     memid.base = NULL;

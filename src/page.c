@@ -20,6 +20,17 @@ _Static_assert(MI_SMALL_OBJ_SIZE_MAX == 8192, "MI_BIN_SMALL_OBJ_MAX assumes 8 Ki
 --------------------------------------------------------------------------------------------- */
 // Thread up to one OS page worth of new blocks onto the (empty) free list; untouched memory
 // beyond stays unbacked.
+#if SA_SECURE >= 2
+static size_t mi_gcd(size_t a, size_t b) {
+  while (b != 0) {
+    const size_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+#endif
+
 static void mi_page_extend_free(mi_heap_t* heap, mi_page_t* page) {
   (void)heap;
   mi_assert_internal(page->free == NULL && page->capacity < page->reserved);
@@ -28,6 +39,27 @@ static void mi_page_extend_free(mi_heap_t* heap, mi_page_t* page) {
   const size_t max_extend = (bsize >= MI_EXTEND_BYTES ? 1 : MI_EXTEND_BYTES / bsize);
   if (extend > max_extend) extend = max_extend;
   uint8_t* const start = mi_page_start(page) + page->capacity * bsize;
+  mi_track_mem_noaccess(start, extend * bsize);  // free blocks: only their links are ours
+#if SA_SECURE >= 2
+  // Secure builds thread the new blocks in a random order: block r, r+s, r+2s, ... (mod extend),
+  // a permutation because the stride s is coprime with extend.
+  const uint64_t rnd = _mi_heap_random_next(heap);
+  const size_t first = (size_t)(rnd % extend);
+  size_t stride = 1;
+  if (extend > 2) {  // a random stride in [1, extend-1], moved up (cyclically) to a coprime one
+    stride = 1 + (size_t)((rnd >> 32) % (extend - 1));
+    while (mi_gcd(stride, extend) != 1) stride = stride % (extend - 1) + 1;
+  }
+  mi_block_t* block = (mi_block_t*)(start + first * bsize);
+  page->free = block;
+  for (size_t i = 1, idx = first; i < extend; i++) {
+    idx = (idx + stride) % extend;
+    mi_block_t* next = (mi_block_t*)(start + idx * bsize);
+    mi_block_set_next(page, block, next);
+    block = next;
+  }
+  mi_block_set_next(page, block, NULL);
+#else
   mi_block_t* block = (mi_block_t*)start;
   for (size_t i = 1; i < extend; i++) {
     mi_block_t* next = (mi_block_t*)((uint8_t*)block + bsize);
@@ -36,6 +68,7 @@ static void mi_page_extend_free(mi_heap_t* heap, mi_page_t* page) {
   }
   mi_block_set_next(page, block, NULL);
   page->free = (mi_block_t*)start;
+#endif
   page->free_is_zero = page->is_zero_init;  // fresh blocks are zero apart from their link
   page->capacity += (uint32_t)extend;
   heap->tld->stats.pages_extended++;
@@ -50,7 +83,8 @@ static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
       (page->block_size_shift == 0 && block_size <= MI_MEDIUM_OBJ_SIZE_MAX && !page->is_huge
            ? (uint32_t)((((uint64_t)1 << 36) + block_size - 1) / block_size)
            : 0);
-  const size_t area = (page->is_huge ? block_size : page->slice_count * MI_SLICE_SIZE);
+  const size_t area =
+      (page->is_huge ? block_size : page->slice_count * MI_SLICE_SIZE - MI_PAGE_GUARD);
   page->reserved = (uint32_t)(page->is_huge ? 1 : area / block_size);
   page->capacity = 0;
   page->used = 0;
@@ -300,6 +334,13 @@ static mi_page_t* mi_page_queue_find_free(mi_heap_t* heap, mi_page_queue_t* pq, 
   mi_page_t* page = pq->first;
   while (page != NULL && candidates++ < MI_MAX_CANDIDATE_SEARCH) {
     mi_page_t* next = page->next;
+#if SA_SECURE >= 2
+    // Secure builds sometimes extend a page that has free blocks to reuse, so the next block's
+    // address does not follow from the last one freed.
+    if (page->free == NULL && page->capacity < page->reserved && (_mi_heap_random_next(heap) & 1)) {
+      mi_page_extend_free(heap, page);
+    }
+#endif
     _mi_page_free_collect(page, false);
     if (!mi_page_immediate_available(page) && page->capacity < page->reserved) {
       mi_page_extend_free(heap, page);

@@ -145,7 +145,7 @@ static void mi_segments_track_free(mi_segment_t* segment, size_t slices, mi_segm
 static void mi_segment_schedule_purge(mi_segment_t* segment, size_t idx, size_t count,
                                       mi_segments_tld_t* tld) {
   const long delay = mi_option_get(mi_option_purge_delay);
-  if (delay < 0 || segment->kind != MI_SEGMENT_NORMAL) return;
+  if (delay < 0 || segment->kind != MI_SEGMENT_NORMAL || segment->memid.no_purge) return;
   mi_segment_mask_lock(segment);
   const bool was_pending = mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT);
   bool any = false;
@@ -361,6 +361,9 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
   page->page_start = (uint8_t*)segment + idx * MI_SLICE_SIZE;
   page->is_committed = true;
   page->is_huge = false;
+#if SA_SECURE >= 5
+  _mi_os_protect(page->page_start + count * MI_SLICE_SIZE - MI_PAGE_GUARD, MI_PAGE_GUARD, true);
+#endif
   mi_segment_mask_lock(segment);
   page->is_zero_init =
       segment->memid.initially_zero && !mi_slice_mask_any(&segment->dirty_mask, idx, count);
@@ -402,8 +405,28 @@ static mi_page_t* mi_segments_page_find_and_allocate(size_t slice_count, mi_aren
 /* ---------------------------------------------------------------------------------------------
    Segment allocation and release
 --------------------------------------------------------------------------------------------- */
+/* Secure builds (level 1 up) guard each normal segment: the last OS page of its info slices and
+   its whole last slice are PROT_NONE (an overflow off the header or off the segment's end faults);
+   the last slice then holds no pages. Unprotected when the segment goes back to its arena. */
+#define MI_SEGMENT_GUARDS (SA_SECURE >= 1)
+
 static size_t mi_segment_info_size(void) {
-  return _mi_align_up(sizeof(mi_segment_t), MI_SLICE_SIZE);
+  size_t size = sizeof(mi_segment_t);
+  if (MI_SEGMENT_GUARDS) size += _mi_os_page_size();  // room for the guard after the header
+  return _mi_align_up(size, MI_SLICE_SIZE);
+}
+
+// Slices of a normal segment that hold spans and pages (the guard slice excluded).
+static size_t mi_segment_usable_slices(void) {
+  return MI_SLICES_PER_SEGMENT - (MI_SEGMENT_GUARDS ? 1 : 0);
+}
+
+static void mi_segment_protect_guards(mi_segment_t* segment, bool protect) {
+  if (!MI_SEGMENT_GUARDS || segment->kind != MI_SEGMENT_NORMAL) return;
+  const size_t psize = _mi_os_page_size();
+  _mi_os_protect((uint8_t*)segment + mi_segment_info_size() - psize, psize, protect);
+  _mi_os_protect((uint8_t*)segment + (MI_SLICES_PER_SEGMENT - 1) * MI_SLICE_SIZE, MI_SLICE_SIZE,
+                 protect);
 }
 
 static void mi_segment_header_init(mi_segment_t* segment, mi_memid_t memid, mi_segment_kind_t kind,
@@ -423,22 +446,27 @@ static mi_segment_t* mi_segment_alloc_normal(mi_arena_id_t req, mi_segments_tld_
   if (segment == NULL) return NULL;
   mi_segment_header_init(segment, memid, MI_SEGMENT_NORMAL, MI_SEGMENT_SIZE);
   const size_t info_slices = mi_segment_info_size() / MI_SLICE_SIZE;
-  segment->segment_slices = MI_SLICES_PER_SEGMENT;
+  const size_t usable = mi_segment_usable_slices();
+  segment->segment_slices = (uint32_t)usable;
   segment->segment_info_slices = (uint32_t)info_slices;
   // the info slices form a span that is never free
   mi_page_t* info = &segment->slices[0];
   info->slice_count = (uint32_t)info_slices;
   info->slice_offset = 0;
   info->block_size = 1;
-  // the one-past-the-end descriptor must never look like a free span
-  segment->slices[MI_SLICES_PER_SEGMENT].slice_offset = 0;
-  segment->slices[MI_SLICES_PER_SEGMENT].block_size = 1;
+  // the one-past-the-end descriptors (and the guard slice's) must never look like a free span
+  for (size_t i = usable; i <= MI_SLICES_PER_SEGMENT; i++) {
+    segment->slices[i].slice_count = 1;
+    segment->slices[i].slice_offset = 0;
+    segment->slices[i].block_size = 1;
+  }
   if (!_mi_segment_map_allocated_at(segment)) {
     _mi_arena_free(segment, MI_SEGMENT_SIZE, memid);
     return NULL;
   }
   mi_segment_mark_dirty(segment, 0, memid.initially_zero ? info_slices : MI_SLICES_PER_SEGMENT);
-  mi_segment_span_free(segment, info_slices, MI_SLICES_PER_SEGMENT - info_slices, tld);
+  mi_segment_protect_guards(segment, true);
+  mi_segment_span_free(segment, info_slices, usable - info_slices, tld);
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
   mi_stat_increase(segments, 1);
@@ -564,6 +592,7 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
   } else {
     // the arena counts the block as committed while it is free and dirty
     mi_stat_decrease(committed, mi_slice_mask_count(&segment->dirty_mask) * MI_SLICE_SIZE);
+    mi_segment_protect_guards(segment, false);
     _mi_arena_free(segment, MI_SEGMENT_SIZE, segment->memid);
   }
 }
@@ -586,8 +615,8 @@ static size_t mi_page_slices_for(size_t block_size) {
       return 1;
     case MI_PAGE_MEDIUM:
       return MI_MEDIUM_PAGE_SLICES;
-    default:
-      return _mi_divide_up(block_size, MI_SLICE_SIZE);
+    default:  // (with room for the level-5 guard page at the end)
+      return _mi_divide_up(block_size + MI_PAGE_GUARD, MI_SLICE_SIZE);
   }
 }
 
@@ -615,6 +644,12 @@ mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t pag
 // A page with no live block stops being one (its slices become a free span next).
 static void mi_segment_page_clear(mi_segment_t* segment, mi_page_t* page) {
   mi_assert_internal(segment->used > 0);
+#if SA_SECURE >= 5
+  if (!page->is_huge) {  // the level-5 guard at the page's end goes with the page
+    _mi_os_protect(page->page_start + page->slice_count * MI_SLICE_SIZE - MI_PAGE_GUARD,
+                   MI_PAGE_GUARD, false);
+  }
+#endif
   page->free = page->local_free = NULL;
   page->used = page->capacity = page->reserved = 0;
   mi_atomic_store_relaxed(&page->flags, 0);
@@ -697,13 +732,24 @@ void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld) {
   if (segment->abandoned == segment->used) mi_segment_abandon(segment, tld);
 }
 
-static mi_segment_t* mi_abandoned_pop(void) {
+// The oldest abandoned segment (any: `all`; else the oldest of the first few whose memory suits
+// arena `req`, so an exclusive arena's segments are adopted only by its heaps and the other way
+// round), owned by the caller when returned.
+#define MI_ABANDONED_SEARCH 32
+static mi_segment_t* mi_abandoned_pop(bool all, mi_arena_id_t req) {
   if (mi_atomic_load_relaxed(&mi_abandoned_count) == 0) return NULL;
   pthread_mutex_lock(&mi_abandoned_lock);
+  mi_segment_t* prev = NULL;
   mi_segment_t* segment = mi_abandoned_first;
+  for (size_t n = 0; !all && segment != NULL && !_mi_arena_memid_is_suitable(segment->memid, req);
+       n++) {
+    prev = segment;
+    segment = (n + 1 < MI_ABANDONED_SEARCH ? segment->abandoned_next : NULL);
+  }
   if (segment != NULL) {
-    mi_abandoned_first = segment->abandoned_next;
-    if (mi_abandoned_first == NULL) mi_abandoned_last = NULL;
+    if (prev == NULL) mi_abandoned_first = segment->abandoned_next;
+    else prev->abandoned_next = segment->abandoned_next;
+    if (mi_abandoned_last == segment) mi_abandoned_last = prev;
     segment->abandoned_next = NULL;
     mi_atomic_store_release(&segment->thread_id, _mi_thread_id());  // owned before the unlock
     mi_atomic_sub_relaxed(&mi_abandoned_count, 1);
@@ -755,7 +801,7 @@ static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segmen
    list. This returns exited threads' memory without long-lived threads hoarding sparse segments
    (which scatters their new pages and starves new threads of segments to adopt). */
 bool _mi_segment_try_free_abandoned(void) {
-  mi_segment_t* segment = mi_abandoned_pop();  // ours while we look at it
+  mi_segment_t* segment = mi_abandoned_pop(true, 0);  // ours while we look at it
   if (segment == NULL) return false;
   bool live = false;
   if (segment->kind == MI_SEGMENT_HUGE) {
@@ -800,7 +846,7 @@ bool _mi_segment_try_free_abandoned(void) {
 }
 
 bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld) {
-  mi_segment_t* segment = mi_abandoned_pop();
+  mi_segment_t* segment = mi_abandoned_pop(false, heap->arena_id);
   if (segment == NULL) return false;
   mi_segment_reclaim(segment, heap, tld);
   return true;
@@ -921,4 +967,17 @@ bool _mi_segment_is_valid(const mi_segment_t* segment) {
     slice += count;
   }
   return used == segment->used;
+}
+
+/* MIMALLOC_DESTROY_ON_EXIT: forget every segment before the arenas are unmapped: the segment map
+   (under the purger's lock, so a background pass is not mid-walk) and the abandoned list (a later
+   slow path would otherwise adopt a segment that is gone). */
+void _mi_segments_unsafe_destroy(void) {
+  if (mi_purge_background) pthread_mutex_lock(&mi_purger_lock);
+  _mi_segment_map_unsafe_destroy();
+  if (mi_purge_background) pthread_mutex_unlock(&mi_purger_lock);
+  pthread_mutex_lock(&mi_abandoned_lock);
+  mi_abandoned_first = mi_abandoned_last = NULL;
+  mi_atomic_store_relaxed(&mi_abandoned_count, 0);
+  pthread_mutex_unlock(&mi_abandoned_lock);
 }

@@ -10,6 +10,7 @@
 
 #include "../prim/prim.h"
 #include "mimalloc.h"
+#include "track.h"
 #include "types.h"
 
 #define mi_likely(x)       __builtin_expect(!!(x), 1)
@@ -69,6 +70,12 @@ mi_decl_hidden __attribute__((noreturn, cold)) void _mi_assert_fail(const char* 
 #else
 #define MI_PADDING 0
 #endif
+// Level 5: the last OS page of every page is a guard (PROT_NONE); its blocks end before it.
+#if SA_SECURE >= 5
+#define MI_PAGE_GUARD ((size_t)4096)
+#else
+#define MI_PAGE_GUARD ((size_t)0)
+#endif
 // Checked frees: every free goes through _mi_free_generic, which validates the pointer first.
 #define MI_FREE_CHECKED (SA_DEBUG >= 1 || SA_SECURE >= 3)
 
@@ -79,6 +86,7 @@ mi_decl_hidden __attribute__((noreturn, cold)) void _mi_assert_fail(const char* 
 void   _mi_os_init(void);
 void*  _mi_os_alloc_huge(size_t size, size_t alignment, mi_memid_t* memid);  // cached huge maps
 void*  _mi_os_alloc_huge_os_pages(size_t size, mi_memid_t* memid);  // 1 GiB pages (hugetlbfs)
+void   _mi_os_protect(void* p, size_t size, bool protect);  // guard pages of secure builds
 void   _mi_os_free_huge(mi_memid_t memid);
 void   _mi_os_huge_cache_purge(bool force);
 void   _mi_os_fork_lock(bool lock);
@@ -107,6 +115,7 @@ void  _mi_arena_fork_lock(bool lock);
 void  _mi_arenas_try_purge(bool force);
 void  _mi_arenas_unsafe_destroy_all(void);   // MIMALLOC_DESTROY_ON_EXIT
 void  _mi_segment_map_unsafe_destroy(void);  // likewise
+void  _mi_segments_unsafe_destroy(void);     // likewise: the map and the abandoned list
 void  _mi_heap_unsafe_destroy_all(void);     // likewise: the calling thread's heaps
 
 // segment-map.c: one bit per 32 MiB of address space (47-bit), set for every live segment.
@@ -383,23 +392,29 @@ static inline uintptr_t mi_rotr(uintptr_t x, unsigned r) {
 }
 #endif
 
+// (Memory checkers: a free block is inaccessible but for the moment its link is read or written.)
 static inline mi_block_t* mi_block_nextx(const uintptr_t* keys, const mi_block_t* block) {
+  mi_track_mem_defined(block, sizeof(mi_block_t));
 #if SA_SECURE >= 3
-  return (mi_block_t*)(mi_rotr(block->next - keys[1], (unsigned)keys[1]) ^ keys[0]);
+  mi_block_t* next = (mi_block_t*)(mi_rotr(block->next - keys[1], (unsigned)keys[1]) ^ keys[0]);
 #else
   (void)keys;
-  return (mi_block_t*)block->next;
+  mi_block_t* next = (mi_block_t*)block->next;
 #endif
+  mi_track_mem_noaccess(block, sizeof(mi_block_t));
+  return next;
 }
 
 static inline void mi_block_set_nextx(const uintptr_t* keys, mi_block_t* block,
                                       const mi_block_t* next) {
+  mi_track_mem_undefined(block, sizeof(mi_block_t));
 #if SA_SECURE >= 3
   block->next = mi_rotl((uintptr_t)next ^ keys[0], (unsigned)keys[1]) + keys[1];
 #else
   (void)keys;
   block->next = (mi_encoded_t)next;
 #endif
+  mi_track_mem_noaccess(block, sizeof(mi_block_t));
 }
 
 #if SA_SECURE >= 3
@@ -485,6 +500,7 @@ static mi_decl_always_inline void* _mi_page_malloc_zero(mi_heap_t* heap, mi_page
   page->free = mi_block_next(page, block);
   page->used++;
   mi_assert_internal(page->used <= page->capacity);
+  mi_track_malloc(block, mi_page_block_size(page) - MI_PADDING, zero && page->free_is_zero);
   if (mi_unlikely(zero)) {
     if (page->free_is_zero) {
       block->next = 0;
@@ -532,6 +548,10 @@ static mi_decl_always_inline void mi_free_inline(void* p) {
   if (mi_likely(_mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id) &&
                 mi_page_flags(page) == 0)) {
     mi_block_t* const block = (mi_block_t*)p;
+#if MI_TRACK_ENABLED
+    mi_track_free(block);
+    mi_track_mem_noaccess(block, mi_page_block_size(page));
+#endif
     mi_block_set_next(page, block, page->local_free);
     page->local_free = block;
     if (mi_unlikely(--page->used == 0)) _mi_page_retire(page);

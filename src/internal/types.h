@@ -160,6 +160,7 @@ typedef struct mi_memid_s {
   size_t block_index;        // MI_MEM_ARENA: first arena block
   size_t block_count;        // MI_MEM_ARENA: number of blocks
   int    exclusive_arena;    // MI_MEM_ARENA: the arena's id if it is exclusive, else 0
+  bool   no_purge;           // the program's memory or huge OS pages: never purged
   bool   initially_zero;     // the memory was zero when handed out
   bool   initially_committed;
 } mi_memid_t;

@@ -130,6 +130,37 @@ static void test_exclusive_reserved(void) {
   if (heap != NULL) mi_heap_destroy(heap);
 }
 
+// A thread whose arena heap still holds blocks exits; its segment is abandoned. The main thread's
+// default heap, collecting, must not adopt it (it would then hand out the exclusive arena).
+static mi_arena_id_t exit_arena;
+static void* volatile live;
+static void* arena_thread(void* arg) {
+  (void)arg;
+  mi_heap_t* heap = mi_heap_new_in_arena(exit_arena);
+  for (int i = 0; i < 100; i++) live = mi_heap_malloc(heap, 48);  // left live
+  return NULL;
+}
+
+static void test_exclusive_after_exit(void) {
+  t_section("an exited thread's arena segment is not adopted by other heaps");
+  if (!CHECK(mi_reserve_os_memory_ex(64 * MIB, true, false, true, &exit_arena) == 0, "arena"))
+    return;
+  size_t size = 0;
+  void* start = mi_arena_area(exit_arena, &size);
+  pthread_t t;
+  pthread_create(&t, NULL, arena_thread, NULL);
+  pthread_join(t, NULL);
+  mi_collect(true);
+  size_t inside = 0;
+  void* blocks[100];
+  for (int i = 0; i < 100; i++) {
+    blocks[i] = mi_malloc(48);
+    if (in_range(blocks[i], start, size)) inside++;
+  }
+  CHECK(inside == 0, "%zu of 100 default-heap blocks came from the exclusive arena", inside);
+  for (int i = 0; i < 100; i++) mi_free(blocks[i]);
+}
+
 static void test_managed_uncommitted(void) {
   t_section("the program's own PROT_NONE mapping as an exclusive arena");
   const size_t len = 100 * MIB;  // holds at least two aligned 32 MiB blocks wherever it lands
@@ -268,6 +299,7 @@ int main(int argc, char** argv) {
   } else {
     t_begin("test-arena", "arenas: reserved, managed, exclusive, huge OS pages");
     test_exclusive_reserved();
+    test_exclusive_after_exit();
     test_managed_uncommitted();
     test_misc();
   }

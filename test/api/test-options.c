@@ -103,6 +103,11 @@ static int child_decommits(void) {
   return t_end();
 }
 
+static void* leave_a_block(void* arg) {
+  (void)arg;
+  return mi_malloc(1000);  // live when the thread exits: its segment is abandoned
+}
+
 static int child_destroy(void) {
   setvbuf(stdout, NULL, _IONBF, 0);  // no stdio buffer in memory that mi_process_done releases
   t_begin("test-options", "child: destroy_on_exit");
@@ -112,6 +117,9 @@ static int child_destroy(void) {
     blocks[i] = mi_malloc(64 * 1024);
     if (blocks[i] != NULL) memset(blocks[i], 9, 64 * 1024);
   }
+  pthread_t t;
+  pthread_create(&t, NULL, leave_a_block, NULL);
+  pthread_join(t, NULL);
   const size_t before = proc_kib("/proc/self/status", "VmRSS:") / 1024;
   mi_process_done();
   const size_t after = proc_kib("/proc/self/status", "VmRSS:") / 1024;
@@ -120,6 +128,10 @@ static int child_destroy(void) {
   if (destroy) {
     CHECK(after < 32, "RSS %zu MiB after mi_process_done, want < 32", after);
     mi_free(blocks[5]);  // not ours any more: ignored, no crash
+    void* later[64];     // a destructor that allocates afterwards still works (fresh memory)
+    for (int i = 0; i < 64; i++) later[i] = mi_malloc((size_t)(100 + i * 1000));
+    mi_collect(true);  // (visits the abandoned list, which must have been emptied)
+    for (int i = 0; i < 64; i++) mi_free(later[i]);
   } else {
     CHECK(after + 8 >= before, "RSS fell from %zu to %zu MiB without the option", before, after);
   }

@@ -1,0 +1,90 @@
+//! Each cargo feature reaches the C compile: the build-info functions report the configuration
+//! the C code was compiled with, and where a feature changes behaviour, the behaviour is checked
+//! too (an option's default, who owns libc's malloc, the TLS model in the object code).
+//! `skip_collect_on_exit` is checked by tests/exit.rs, which needs a process of its own.
+
+use std::ffi::{CStr, CString};
+
+use shardalloc_sys::*;
+
+extern "C" {
+    fn malloc(size: usize) -> *mut c_void;
+    fn free(p: *mut c_void);
+    fn asprintf(strp: *mut *mut c_char, fmt: *const c_char, ...) -> c_int;
+}
+
+fn env_set(option: &str) -> bool {
+    std::env::vars().any(|(k, _)| k.eq_ignore_ascii_case(&format!("MIMALLOC_{option}")))
+}
+
+#[test]
+fn secure_feature() {
+    let level = unsafe { shardalloc_build_secure_level() };
+    assert_eq!(level, if cfg!(feature = "secure") { 4 } else { 0 });
+    println!("secure level {level}");
+}
+
+#[test]
+fn debug_feature() {
+    let level = unsafe { shardalloc_build_debug_level() };
+    assert_eq!(level, if cfg!(feature = "debug") { 2 } else { 0 });
+    // src/options.c: show_errors defaults to on in debug builds
+    if !env_set("SHOW_ERRORS") {
+        assert_eq!(unsafe { mi_option_is_enabled(mi_option_show_errors) }, cfg!(feature = "debug"));
+    }
+}
+
+#[test]
+fn no_thp_feature() {
+    if env_set("ALLOW_THP") {
+        println!("MIMALLOC_ALLOW_THP is set: the default cannot be seen");
+        return;
+    }
+    let v = unsafe { mi_option_get(mi_option_allow_thp) };
+    assert_eq!(v, if cfg!(feature = "no_thp") { 0 } else { 1 }, "allow_thp default");
+}
+
+#[test]
+fn override_feature() {
+    assert_eq!(unsafe { shardalloc_build_overrides_malloc() }, cfg!(feature = "override"));
+    unsafe {
+        // libc's malloc as this program links it ...
+        let p = malloc(100);
+        assert_eq!(mi_is_in_heap_region(p), cfg!(feature = "override"), "malloc is shardalloc's");
+        free(p);
+        // ... and as the C library calls it internally (asprintf is not overridden itself)
+        let mut s: *mut c_char = std::ptr::null_mut();
+        let fmt = CString::new("%s-%d").unwrap();
+        let word = CString::new("inside-libc").unwrap();
+        assert!(asprintf(&mut s, fmt.as_ptr(), word.as_ptr(), 8 as c_int) > 0);
+        assert_eq!(CStr::from_ptr(s).to_str().unwrap(), "inside-libc-8");
+        assert_eq!(mi_is_in_heap_region(s as *const c_void), cfg!(feature = "override"),
+                   "libc's own malloc calls reach shardalloc");
+        free(s as *mut c_void);
+    }
+}
+
+#[test]
+fn local_dynamic_tls_feature() {
+    assert_eq!(unsafe { shardalloc_build_local_dynamic_tls() }, cfg!(feature = "local_dynamic_tls"));
+    // The relocations of the archive's thread-local accesses show the model the compiler used.
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    let archive = concat!(env!("OUT_DIR"), "/libshardalloc.a");
+    let out = match std::process::Command::new("readelf").args(["-rW", archive]).output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        _ => {
+            println!("readelf is not available: relocations not checked");
+            return;
+        }
+    };
+    // (R_X86_64_DTPOFF32 also appears in debug information, whatever the model: not counted)
+    let local_dynamic = out.contains("R_X86_64_TLSLD") || out.contains("R_X86_64_TLSGD");
+    let initial_exec = out.contains("R_X86_64_GOTTPOFF");
+    if cfg!(feature = "local_dynamic_tls") {
+        assert!(local_dynamic && !initial_exec, "local-dynamic TLS relocations expected");
+    } else {
+        assert!(initial_exec && !local_dynamic, "initial-exec TLS relocations expected");
+    }
+}

@@ -1,0 +1,89 @@
+/* test-secure-layout: the address-space side of the secure build, each fault in a child process.
+   Level 1: the OS page after a segment's header and the segment's last slice are guard pages (a
+   write there dies of SIGSEGV); segments are mapped at random addresses in [2^42, 2^46).
+   Level 2: a page's new blocks come in a random order, not one after the other.
+   Level 5 (when the test is linked with a level-5 build): the last OS page of every page is a guard,
+   so running off the end of a page's last block faults at once.
+   The offsets used (a 64 KiB header area, 32 MiB segments, 64 KiB small pages) are shardalloc's
+   layout, fixed in src/internal/types.h; the test checks the level it was linked with first. */
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <shardalloc.h>
+
+#include "testutil.h"
+
+#define KIB     ((uintptr_t)1 << 10)
+#define MIB     ((uintptr_t)1 << 20)
+#define SEGMENT (32 * MIB)
+
+static volatile char* volatile target;
+
+// Writes one byte at `target` in a child; returns the signal that ended it (0: none).
+static int write_in_child(volatile char* at) {
+  target = at;
+  fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    *target = 1;
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+int main(void) {
+  const int level = shardalloc_build_secure_level();
+  t_begin("test-secure-layout", "guard pages and randomisation of the secure build");
+  if (!CHECK(level >= 1, "linked against a secure build (level %d)", level)) return t_end();
+  printf("    secure level %d\n", level);
+
+  t_section("level 1: guard pages after the segment header and at the segment's end");
+  char* p = (char*)mi_malloc(100);
+  const uintptr_t seg = (uintptr_t)p & ~(SEGMENT - 1);
+  CHECK(write_in_child((volatile char*)(seg + 64 * KIB - 1)) == SIGSEGV,
+        "a write to the last byte of the header area faults");
+  CHECK(write_in_child((volatile char*)(seg + SEGMENT - 1)) == SIGSEGV,
+        "a write to the last byte of the segment faults");
+  CHECK(write_in_child((volatile char*)(seg + SEGMENT - 64 * KIB)) == SIGSEGV,
+        "a write to the start of the guard slice faults");
+  CHECK(write_in_child((volatile char*)p) == 0, "the block itself is writable");
+  printf("    segment at %p\n", (void*)seg);
+  CHECK(seg >= ((uintptr_t)1 << 42) && seg < ((uintptr_t)1 << 46),
+        "segment %p in the randomised range [2^42, 2^46)", (void*)seg);
+  mi_free(p);
+
+  t_section("level 2: new blocks come in a random order");
+  if (level >= 2) {
+    mi_heap_t* heap = mi_heap_new();
+    char* prev = (char*)mi_heap_malloc(heap, 40);
+    size_t in_order = 0;
+    for (int i = 0; i < 200; i++) {
+      char* q = (char*)mi_heap_malloc(heap, 40);
+      if (q > prev && (size_t)(q - prev) <= 64) in_order++;
+      prev = q;
+    }
+    CHECK(in_order < 100, "%zu of 200 blocks followed the previous one", in_order);
+    mi_heap_destroy(heap);
+  }
+
+  t_section("level 5: a guard page after every page");
+  if (level >= 5) {
+    // 4088-byte requests take 4096-byte blocks (with the canary); a 64 KiB small page keeps its
+    // last 4 KiB as the guard, so its 15th block ends at offset 60 KiB, where the guard begins.
+    mi_heap_t* heap = mi_heap_new();
+    char* last = NULL;
+    for (int i = 0; i < 64 && last == NULL; i++) {
+      char* q = (char*)mi_heap_malloc(heap, 4088);
+      if (q != NULL && ((uintptr_t)q + 4096) % (64 * KIB) == 60 * KIB) last = q;
+    }
+    if (CHECK(last != NULL, "found the last block of a small page")) {
+      CHECK(write_in_child(last + 4095) == 0, "the block's last byte (its canary) is writable");
+      CHECK(write_in_child(last + 4096) == SIGSEGV, "one byte past the page's last block faults");
+    }
+    mi_heap_destroy(heap);
+  }
+  return t_end();
+}
