@@ -17,8 +17,8 @@ __attribute__((noinline)) static void leak(void) {
   // (the first block of a page is reachable through the page descriptor's start address, so the
   // leak is the page's second block)
   keep = mi_malloc(5000);
+  const int leak_line = __LINE__ + 1;  // the allocation's line
   char* p = (char*)mi_malloc(5000);
-  const int leak_line = __LINE__;
   memset(p, 1, 5000);
   printf("leak-line=%d\n", leak_line);
   p = NULL;  // the only pointer is gone
