@@ -256,6 +256,8 @@ def machine_description(allocs):
     for a in allocs:
         if a.package and a.package != "libc6":
             peers.append("%s %s (%s)" % (a.name, dpkg_version(a.package) or "?", a.package))
+        elif a.package is None and a.preload is not None and a.name not in (BASE, SECURE):
+            peers.append("%s (%s, given with --extra)" % (a.name, a.preload))
     commit = "?"
     try:
         commit = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
@@ -596,6 +598,9 @@ def main():
     ap.add_argument("--workloads",
                     help="comma-separated workloads (default: all; --list shows them)")
     ap.add_argument("--allocators", help="comma-separated allocators (default: all installed)")
+    ap.add_argument("--extra", action="append", default=[], metavar="NAME=LIB",
+                    help="one more allocator: a shared library preloaded under NAME (repeatable; "
+                         "say, another build of shardalloc or a peer built from source)")
     ap.add_argument("--runs", type=int, default=3,
                     help="interleaved runs per allocator (default 3)")
     ap.add_argument("--threads", help="thread counts for the multi-threaded workloads, e.g. "
@@ -619,6 +624,13 @@ def main():
         sys.exit("run.py: %s not found (run make first)" % args.bin)
     all_workloads = list_workloads(args.bin)
     allocs, missing = find_allocators(args.shardalloc, args.allocators)
+    for spec in args.extra:
+        name, _, lib = spec.partition("=")
+        if not name or not lib or any(a.name == name for a in allocs):
+            sys.exit("run.py: --extra takes NAME=LIB with a new name, not %r" % spec)
+        if not os.path.isfile(lib):
+            sys.exit("run.py: --extra %s: %s not found" % (name, lib))
+        allocs.append(Allocator(name, os.path.abspath(lib), None))
     if args.list:
         say("workloads: " + ", ".join("%s (%d thread%s)" % (w, t, "s" if t > 1 else "")
                                       for w, t in all_workloads))

@@ -15,31 +15,30 @@ mi_block_t* _mi_page_ptr_unalign(const mi_page_t* page, const void* p) {
   return (mi_block_t*)((uintptr_t)p - adjust);
 }
 
-#if SA_DEBUG >= 1 || SA_SECURE >= 4
-#define MI_CHECK_POINTERS 1
-#else
-#define MI_CHECK_POINTERS 0
-#endif
-
+// The block p points into: p itself unless the page holds aligned blocks, or p was freed by
+// another thread (which maps it back always: cheap enough, and needs no trust in p). Checked
+// builds return NULL when p is not the start of a block handed out (or, on a page with aligned
+// blocks, inside one); they read only fields that are constant while the page is in use, and
+// `capacity` only for the owner, so other threads can run it too.
+static mi_block_t* mi_block_of(const mi_page_t* page, const void* p, bool is_local) {
 #if MI_CHECK_POINTERS
-// Contract check: p must point into a block of a page in use, at its start unless the page
-// holds aligned blocks. Reads only fields that are constant while the page is in use (plus
-// has_aligned for the owner), so other threads can run it too.
-static bool mi_check_is_block(const mi_page_t* page, const void* p, bool is_local) {
-  if (page->block_size == 0 || page->block_size == 1) return false;
-  const uint8_t* start = mi_page_start(page);
-  if ((const uint8_t*)p < start) return false;
-  const size_t diff = (size_t)((const uint8_t*)p - start);
-  if (diff >= (size_t)page->reserved * mi_page_block_size(page)) return false;
-  (void)is_local;  // (has_aligned is set by the owner before any such pointer leaves its thread)
-  return mi_page_has_aligned(page) || mi_page_block_offset(page, diff) == 0;
-}
+  if (page->block_size <= 1) return NULL;  // a free span or the segment's info slices
+  const size_t diff = (size_t)((const uint8_t*)p - mi_page_start(page));  // huge if p < start
+  const size_t blocks = (is_local ? page->capacity : page->reserved);
+  if (diff >= blocks * mi_page_block_size(page)) return NULL;
+  const size_t offset = mi_page_block_offset(page, diff);
+  // (has_aligned is set by the owner before any such pointer leaves its thread)
+  if (offset != 0 && !mi_page_has_aligned(page)) return NULL;
+  return (mi_block_t*)((uintptr_t)p - offset);
+#else
+  return (is_local && !mi_page_has_aligned(page) ? (mi_block_t*)p : _mi_page_ptr_unalign(page, p));
 #endif
+}
 
 // The block is the program's no more: memory checkers see it freed and inaccessible.
 static void mi_track_block_freed(const mi_page_t* page, mi_block_t* block) {
-#if SA_DEBUG >= 1
-  if (!page->is_huge) memset(block, MI_DEBUG_FREED, mi_page_block_size(page));
+#if SA_DEBUG >= 1  // (the usable bytes: the canary of a secure build says the block is free)
+  if (!page->is_huge) memset(block, MI_DEBUG_FREED, mi_page_block_size(page) - MI_PADDING);
 #endif
   mi_track_free(block);
   mi_track_mem_noaccess(block, mi_page_block_size(page));
@@ -96,34 +95,17 @@ static void mi_free_block_mt(mi_page_t* page, mi_block_t* block) {
 }
 
 /* ---------------------------------------------------------------------------------------------
-   Secure checks (levels 3 and 4): the segment cookie, the canary at the end of the block, and a
-   double free (the block found in one of its page's free lists). A live block's first word is
-   the program's data; a free block's is an encoded link to NULL or to a block of its page, so
-   only a block whose first word decodes that way is looked for in the lists (no false positives:
-   the lists decide).
+   Secure checks (levels 3 and 4): the segment cookie and the canary at the end of the block. From
+   level 4 a freed block's canary is the complement of its live one (mi_block_canary_freed), so a
+   second free is told from an overflow without reading the block's data: user data never decides.
+   A canary that is neither (a write after free, then a free) sends the owner thread to its
+   page's lists to tell the two apart.
 --------------------------------------------------------------------------------------------- */
 #if SA_SECURE >= 3
 void _mi_secure_bad_link(const mi_page_t* page, const mi_block_t* block, const mi_block_t* next) {
   _mi_error_message(EFAULT, "corrupted free list in page %p: the free block %p links to %p",
                     (const void*)page, (const void*)block, (const void*)next);
 }
-
-static bool mi_secure_check_block(const mi_segment_t* segment, const mi_page_t* page,
-                                  const mi_block_t* block, const void* p) {
-  if (mi_unlikely(segment->cookie != ((uintptr_t)segment ^ _mi_process_cookie()))) {
-    _mi_error_message(EFAULT, "invalid pointer %p: its segment header is damaged", p);
-    return false;
-  }
-  if (mi_unlikely(*mi_block_canary_at(page, block) != mi_block_canary(page, block))) {
-    _mi_error_message(EFAULT,
-                      "buffer overflow of block %p: the canary after its %zu usable bytes "
-                      "is overwritten",
-                      p, page->block_size - MI_PADDING);
-    return false;
-  }
-  return true;
-}
-#endif
 
 #if SA_SECURE >= 4
 static bool mi_list_contains(const mi_page_t* page, const mi_block_t* list,
@@ -135,44 +117,55 @@ static bool mi_list_contains(const mi_page_t* page, const mi_block_t* list,
   return false;
 }
 
-static bool mi_secure_is_double_free(const mi_page_t* page, const mi_block_t* block) {
-  if (!mi_page_is_block_or_null(page, mi_block_nextx(page->keys, block))) return false;
+// Only the owner may walk `free` and `local_free`.
+static bool mi_block_is_listed(const mi_page_t* page, const mi_block_t* block) {
   return mi_list_contains(page, page->free, block) ||
          mi_list_contains(page, page->local_free, block) ||
          mi_list_contains(page, mi_page_thread_free(page), block);
 }
 #endif
 
+static bool mi_secure_check_block(const mi_segment_t* segment, const mi_page_t* page,
+                                  const mi_block_t* block, const void* p, bool is_local) {
+  if (mi_unlikely(segment->cookie != ((uintptr_t)segment ^ _mi_process_cookie()))) {
+    _mi_error_message(EFAULT, "invalid pointer %p: its segment header is damaged", p);
+    return false;
+  }
+  const uintptr_t canary = *mi_block_canary_at(page, block);
+  if (mi_likely(canary == mi_block_canary(page, block))) return true;
+#if SA_SECURE >= 4
+  if (canary == mi_block_canary_freed(page, block) || (is_local && mi_block_is_listed(page, block))) {
+    _mi_error_message(EAGAIN, "double free of %p", p);
+    return false;
+  }
+#endif
+  (void)is_local;
+  _mi_error_message(EFAULT,
+                    "buffer overflow of block %p: the canary after its %zu usable bytes "
+                    "is overwritten",
+                    p, page->block_size - MI_PADDING);
+  return false;
+}
+#endif
+
 void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
   const uintptr_t owner = mi_atomic_load_relaxed(&segment->thread_id);
   const bool is_local = (_mi_thread_id() == owner);
-#if MI_CHECK_POINTERS
-  if (mi_unlikely(!mi_check_is_block(page, p, is_local))) {
+  mi_block_t* const block = mi_block_of(page, p, is_local);
+  if (MI_CHECK_POINTERS && mi_unlikely(block == NULL)) {
     _mi_error_message(EINVAL, "free of an invalid pointer %p", p);
     return;
   }
-#endif
 #if SA_SECURE >= 3
-  {
-    const mi_block_t* block =
-        (is_local && !mi_page_has_aligned(page) ? (const mi_block_t*)p
-                                                : _mi_page_ptr_unalign(page, p));
-#if SA_SECURE >= 4
-    if (mi_unlikely(mi_secure_is_double_free(page, block))) {
-      _mi_error_message(EAGAIN, "double free of %p", p);
-      return;
-    }
+  if (!mi_secure_check_block(segment, page, block, p, is_local)) return;
 #endif
-    if (!mi_secure_check_block(segment, page, block, p)) return;
-  }
+#if SA_SECURE >= 4
+  *mi_block_canary_at(page, block) = mi_block_canary_freed(page, block);
 #endif
   if (is_local) {
-    mi_block_t* block =
-        (mi_page_has_aligned(page) ? _mi_page_ptr_unalign(page, p) : (mi_block_t*)p);
     mi_free_block_local(page, block);
   } else {
-    // Cheap enough, and needs no trust in p: another thread always maps back to the block start.
-    mi_free_block_mt(page, _mi_page_ptr_unalign(page, p));
+    mi_free_block_mt(page, block);
     // Into an exited thread's segment: this thread may be the only one still freeing that memory.
     // (owner was read before the push: after it the segment may already be gone)
     if (mi_unlikely(owner == 0)) _mi_heap_abandoned_free_tick();
@@ -241,24 +234,22 @@ size_t _mi_usable_size(const void* p, const char* msg) {
   const mi_segment_t* segment = _mi_ptr_segment_checked(p);
   if (segment == NULL) return 0;  // NULL or foreign
   const mi_page_t* page = _mi_segment_page_of(segment, p);
-#if MI_CHECK_POINTERS
-  if (!mi_check_is_block(page, p, true)) {
+  // (only checked builds care who asks: a plain build trusts p and answers as the owner would)
+  const bool is_local =
+      (!MI_CHECK_POINTERS || _mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id));
+  const mi_block_t* const block = mi_block_of(page, p, is_local);
+  if (MI_CHECK_POINTERS && block == NULL) {
     _mi_error_message(EINVAL, "%s: invalid pointer %p", msg, p);
     return 0;
   }
-#endif
 #if SA_SECURE >= 4
-  if (mi_secure_is_double_free(page, _mi_page_ptr_unalign(page, p))) {
+  if (*mi_block_canary_at(page, block) == mi_block_canary_freed(page, block)) {
     _mi_error_message(EAGAIN, "%s of a freed block %p", msg, p);
     return 0;
   }
 #endif
-  if (mi_unlikely(mi_page_has_aligned(page))) {
-    const mi_block_t* block = _mi_page_ptr_unalign(page, p);
-    return mi_page_block_size(page) - MI_PADDING -
-           (size_t)((const uint8_t*)p - (const uint8_t*)block);
-  }
-  return mi_page_block_size(page) - MI_PADDING;
+  return mi_page_block_size(page) - MI_PADDING -
+         (size_t)((const uint8_t*)p - (const uint8_t*)block);
 }
 
 size_t mi_usable_size(const void* p) mi_attr_noexcept {

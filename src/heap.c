@@ -288,8 +288,34 @@ void _mi_heap_delete_others(mi_heap_t* backing) {
   }
 }
 
+typedef struct mi_visit_s {
+  const mi_heap_t* heap;
+  bool visit_blocks;
+  mi_block_visit_fun* visitor;
+  void* arg;
+} mi_visit_t;
+
+#if MI_TRACK_ENABLED
+static bool mi_heap_page_visit(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page, void* arg);
+
+// Memory checkers see a destroyed heap's live blocks freed: no leak, and a later use is reported.
+static bool mi_track_destroyed_block(const mi_heap_t* heap, const mi_heap_area_t* area, void* block,
+                                     size_t size, void* arg) {
+  (void)heap; (void)area; (void)arg;
+  if (block != NULL) {
+    mi_track_free(block);
+    mi_track_mem_noaccess(block, size);
+  }
+  return true;
+}
+#endif
+
 static bool mi_heap_page_destroy(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page, void* arg) {
-  (void)heap; (void)arg;
+  (void)arg;
+#if MI_TRACK_ENABLED
+  const mi_visit_t v = {heap, true, &mi_track_destroyed_block, NULL};
+  mi_heap_page_visit(heap, pq, page, (void*)&v);
+#endif
   _mi_page_free(page, pq);  // live blocks included: that is what destroy means
   return true;
 }
@@ -321,13 +347,6 @@ void _mi_heap_unsafe_destroy_all(void) {
    Visiting blocks
 --------------------------------------------------------------------------------------------- */
 #define MI_VISIT_MAX_BLOCKS (MI_SMALL_PAGE_SIZE / MI_GRANULE_SIZE)  // blocks in the densest page
-
-typedef struct mi_visit_s {
-  const mi_heap_t* heap;
-  bool visit_blocks;
-  mi_block_visit_fun* visitor;
-  void* arg;
-} mi_visit_t;
 
 // Call the visitor for every live block of the page: all blocks handed out minus the free ones.
 static bool mi_page_visit_blocks(mi_page_t* page, const mi_heap_area_t* area, const mi_visit_t* v) {

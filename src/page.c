@@ -53,7 +53,8 @@ static void mi_page_extend_free(mi_heap_t* heap, mi_page_t* page) {
   mi_block_t* block = (mi_block_t*)(start + first * bsize);
   page->free = block;
   for (size_t i = 1, idx = first; i < extend; i++) {
-    idx = (idx + stride) % extend;
+    idx += stride;
+    if (idx >= extend) idx -= extend;
     mi_block_t* next = (mi_block_t*)(start + idx * bsize);
     mi_block_set_next(page, block, next);
     block = next;
@@ -235,7 +236,7 @@ void _mi_page_free(mi_page_t* page, mi_page_queue_t* pq) {
 
 // All blocks of the page are free. Keep the only page of a queue for a few slow-path sweeps (a
 // loop that allocates and frees one block must not map and unmap a page each time); give any
-// other page back to its segment at once.
+// other page back to its segment at once, unless it holds a single block (see below).
 static void mi_page_retire_keep(mi_heap_t* heap, mi_page_t* page, size_t bin) {
   page->retire_expire = (bin <= MI_BIN_SMALL_OBJ_MAX ? MI_RETIRE_CYCLES_SMALL : MI_RETIRE_CYCLES_LARGE);
   if (bin < heap->page_retired_min) heap->page_retired_min = bin;
@@ -244,10 +245,21 @@ static void mi_page_retire_keep(mi_heap_t* heap, mi_page_t* page, size_t bin) {
 
 static void mi_heap_tick_event(mi_heap_t* heap);
 
+// A page of one block (a large page) empties with every free of its block, and its queue seldom
+// holds it alone: the other blocks of the size live in full pages that come back one by one. So
+// such a page stays too, at the front of its queue, unless an empty page is kept there already.
+static bool mi_page_queue_has_retired(const mi_page_queue_t* pq) {
+  const mi_page_t* first = pq->first;
+  return first != NULL && first->retire_expire != 0 && mi_page_all_free(first);
+}
+
 static mi_decl_noinline void mi_page_retire_slow(mi_heap_t* heap, mi_page_t* page) {
   if (mi_page_is_in_full(page)) _mi_page_unfull(page);
   mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
   if (!page->is_huge && pq->first == page && pq->last == page) {
+    mi_page_retire_keep(heap, page, page->bin);
+  } else if (!page->is_huge && page->reserved == 1 && !mi_page_queue_has_retired(pq)) {
+    _mi_page_queue_move_to_front(heap, pq, page);
     mi_page_retire_keep(heap, page, page->bin);
   } else {
     _mi_page_free(page, pq);
@@ -442,9 +454,12 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
   heap->tld->stats.malloc_generic++;
   _mi_deferred_free(heap, false);
   _mi_heap_delayed_free_partial(heap);
-  const long collect_every = mi_option_get(mi_option_generic_collect);
-  if (collect_every > 0 && (heap->tld->heartbeat % (unsigned long long)collect_every) == 0) {
-    mi_heap_collect(heap, false);  // MIMALLOC_GENERIC_COLLECT: a regular sweep of the heap
+  // MIMALLOC_GENERIC_COLLECT=N: a sweep of the heap every N calls (the option is read again at
+  // each sweep, and every 1024 calls while it is off: not on every call)
+  if (--heap->tld->collect_countdown <= 0) {
+    const long every = mi_option_get(mi_option_generic_collect);
+    if (every > 0 && heap->tld->collect_countdown == 0) mi_heap_collect(heap, false);
+    heap->tld->collect_countdown = (every > 0 ? every : 1024);
   }
   if ((heap->tld->heartbeat % MI_TICK_CHECK_CALLS) == 0) {  // the clock costs a few ns
     const long long now = _mi_prim_clock_now();

@@ -11,14 +11,27 @@
 /* ---------------------------------------------------------------------------------------------
    Slice masks (one bit per slice)
 --------------------------------------------------------------------------------------------- */
-static void mi_slice_mask_set(mi_slice_mask_t* mask, size_t idx, size_t count, bool set) {
-  for (size_t i = idx; i < idx + count; i++) {
-    const uint64_t bit = (uint64_t)1 << (i % 64);
-    if (set)
-      mask->bits[i / 64] |= bit;
-    else
-      mask->bits[i / 64] &= ~bit;
+// The bits of word w (slices 64w .. 64w+63) that lie in [idx, idx+count).
+static uint64_t mi_slice_mask_bits(size_t w, size_t idx, size_t count) {
+  const size_t lo = w * 64;
+  const size_t a = (idx > lo ? idx : lo);
+  const size_t b = (idx + count < lo + 64 ? idx + count : lo + 64);
+  if (a >= b) return 0;
+  const uint64_t ones = (b - a == 64 ? ~(uint64_t)0 : ((uint64_t)1 << (b - a)) - 1);
+  return ones << (a - lo);
+}
+
+// Set or clear [idx, idx+count); returns how many bits changed.
+static size_t mi_slice_mask_set(mi_slice_mask_t* mask, size_t idx, size_t count, bool set) {
+  size_t changed = 0;
+  if (count == 0) return 0;
+  for (size_t w = idx / 64; w <= (idx + count - 1) / 64; w++) {
+    const uint64_t bits = mi_slice_mask_bits(w, idx, count);
+    const uint64_t old = mask->bits[w];
+    mask->bits[w] = (set ? old | bits : old & ~bits);
+    changed += (size_t)__builtin_popcountll(set ? bits & ~old : bits & old);
   }
+  return changed;
 }
 
 static size_t mi_slice_mask_count(const mi_slice_mask_t* mask) {
@@ -29,8 +42,9 @@ static size_t mi_slice_mask_count(const mi_slice_mask_t* mask) {
 }
 
 static bool mi_slice_mask_any(const mi_slice_mask_t* mask, size_t idx, size_t count) {
-  for (size_t i = idx; i < idx + count; i++) {
-    if (mask->bits[i / 64] & ((uint64_t)1 << (i % 64))) return true;
+  if (count == 0) return false;
+  for (size_t w = idx / 64; w <= (idx + count - 1) / 64; w++) {
+    if (mask->bits[w] & mi_slice_mask_bits(w, idx, count)) return true;
   }
   return false;
 }
@@ -148,12 +162,11 @@ static void mi_segment_schedule_purge(mi_segment_t* segment, size_t idx, size_t 
   if (delay < 0 || segment->kind != MI_SEGMENT_NORMAL || segment->memid.no_purge) return;
   mi_segment_mask_lock(segment);
   const bool was_pending = mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT);
-  bool any = false;
-  for (size_t i = idx; i < idx + count; i++) {
-    if (mi_slice_mask_any(&segment->dirty_mask, i, 1)) {
-      mi_slice_mask_set(&segment->purge_mask, i, 1, true);
-      any = true;
-    }
+  bool any = false;  // the range's dirty slices become pending
+  for (size_t w = idx / 64; w <= (idx + count - 1) / 64; w++) {
+    const uint64_t bits = segment->dirty_mask.bits[w] & mi_slice_mask_bits(w, idx, count);
+    segment->purge_mask.bits[w] |= bits;
+    any = any || bits != 0;
   }
   if (any && delay == 0) mi_segment_purge_now(segment);
   // The delay runs from the moment the segment got its first pending slice.
@@ -341,9 +354,8 @@ static void mi_segment_span_free_coalesce(mi_segment_t* segment, mi_page_t* slic
 
 // [idx, idx+count) is about to be written: dirty (and committed) until purged.
 static void mi_segment_mark_dirty(mi_segment_t* segment, size_t idx, size_t count) {
-  const size_t before = mi_slice_mask_count(&segment->dirty_mask);
-  mi_slice_mask_set(&segment->dirty_mask, idx, count, true);
-  mi_stat_increase(committed, (mi_slice_mask_count(&segment->dirty_mask) - before) * MI_SLICE_SIZE);
+  const size_t now_dirty = mi_slice_mask_set(&segment->dirty_mask, idx, count, true);
+  mi_stat_increase(committed, now_dirty * MI_SLICE_SIZE);
 }
 
 // Turn [idx, idx+count) into a page: every slice points back to the first.
@@ -407,7 +419,8 @@ static mi_page_t* mi_segments_page_find_and_allocate(size_t slice_count, mi_aren
 --------------------------------------------------------------------------------------------- */
 /* Secure builds (level 1 up) guard each normal segment: the last OS page of its info slices and
    its whole last slice are PROT_NONE (an overflow off the header or off the segment's end faults);
-   the last slice then holds no pages. Unprotected when the segment goes back to its arena. */
+   the last slice then holds no pages. A huge segment gets one guard page after its block.
+   Unprotected when the memory goes back to its arena or the huge-mapping cache. */
 #define MI_SEGMENT_GUARDS (SA_SECURE >= 1)
 
 static size_t mi_segment_info_size(void) {
@@ -422,8 +435,15 @@ static size_t mi_segment_usable_slices(void) {
 }
 
 static void mi_segment_protect_guards(mi_segment_t* segment, bool protect) {
-  if (!MI_SEGMENT_GUARDS || segment->kind != MI_SEGMENT_NORMAL) return;
+  if (!MI_SEGMENT_GUARDS) return;
   const size_t psize = _mi_os_page_size();
+  if (segment->kind == MI_SEGMENT_HUGE) {
+    // the OS page after the page that holds the block's end (mapped for it: see alloc_huge)
+    const mi_page_t* page = &segment->slices[0];
+    const uintptr_t end = (uintptr_t)page->page_start + page->block_size;
+    _mi_os_protect((void*)_mi_align_up(end, psize), psize, protect);
+    return;
+  }
   _mi_os_protect((uint8_t*)segment + mi_segment_info_size() - psize, psize, protect);
   _mi_os_protect((uint8_t*)segment + (MI_SLICES_PER_SEGMENT - 1) * MI_SLICE_SIZE, MI_SLICE_SIZE,
                  protect);
@@ -510,6 +530,7 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   }
   if (block_size > SIZE_MAX - lead - MI_SEGMENT_SIZE) return NULL;
   map_size = _mi_align_up(lead + block_size, _mi_os_page_size());
+  if (MI_SEGMENT_GUARDS) map_size += _mi_os_page_size();  // a guard after the block's last page
   mi_memid_t memid;
   uint8_t* base = (uint8_t*)mi_segment_huge_map(map_size, map_alignment, req, &memid);
   if (base == NULL) return NULL;
@@ -529,6 +550,7 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   page->slice_count = 1;
   page->slice_offset = 0;
   page->page_start = block;
+  page->block_size = block_size;  // (as mi_page_init will set it; the guard is placed by it)
   page->is_committed = true;
   page->is_zero_init = memid.initially_zero;
   page->is_huge = true;
@@ -543,15 +565,18 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
     segment->slices[i].block_size = 1;
   }
   segment->used = 1;
+  mi_segment_protect_guards(segment, true);
   if (displaced) {
     segment->displaced_block = block;
     if (!_mi_segment_map_register_displaced(block, segment)) {
+      mi_segment_protect_guards(segment, false);
       mi_segment_huge_unmap(memid);
       return NULL;
     }
   }
   if (!_mi_segment_map_allocated_at(segment)) {
     if (displaced) _mi_segment_map_unregister_displaced(block);
+    mi_segment_protect_guards(segment, false);
     mi_segment_huge_unmap(memid);
     return NULL;
   }
@@ -588,6 +613,7 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
   if (segment->kind == MI_SEGMENT_HUGE) {
     mi_stat_decrease(malloc_huge, segment->slices[0].block_size);
     mi_stat_decrease(committed, segment->memid.size);
+    mi_segment_protect_guards(segment, false);
     mi_segment_huge_unmap(segment->memid);
   } else {
     // the arena counts the block as committed while it is free and dirty

@@ -76,8 +76,12 @@ mi_decl_hidden __attribute__((noreturn, cold)) void _mi_assert_fail(const char* 
 #else
 #define MI_PAGE_GUARD ((size_t)0)
 #endif
-// Checked frees: every free goes through _mi_free_generic, which validates the pointer first.
-#define MI_FREE_CHECKED (SA_DEBUG >= 1 || SA_SECURE >= 3)
+// Checked frees: every pointer freed is validated. Debug builds send every free through
+// _mi_free_generic, which does it; secure builds check the free hit path inline
+// (mi_free_check_local) and send only the rest there. From level 4 (and in debug builds) the
+// check includes the pointer itself: the start of a block handed out.
+#define MI_FREE_CHECKED   (SA_DEBUG >= 1 || SA_SECURE >= 3)
+#define MI_CHECK_POINTERS (SA_DEBUG >= 1 || SA_SECURE >= 4)
 
 /* ---------------------------------------------------------------------------------------------
    Layer interfaces (bottom to top).
@@ -451,7 +455,36 @@ static inline uintptr_t mi_block_canary(const mi_page_t* page, const void* block
 static inline uintptr_t* mi_block_canary_at(const mi_page_t* page, const void* block) {
   return (uintptr_t*)((uint8_t*)block + page->block_size - MI_PADDING);
 }
+// From level 4 a freed block carries the complement of its canary until it is handed out again:
+// a second free of it finds that (the program cannot write there without overflowing the block).
+static inline uintptr_t mi_block_canary_freed(const mi_page_t* page, const void* block) {
+  return ~mi_block_canary(page, block);
+}
 #endif
+
+// The secure checks of the free hit path (the owner frees into a page that is neither full nor
+// holds aligned blocks): from level 4 p is the start of a block handed out, and from level 3 the
+// segment's cookie and the block's canary are intact. A failure is not reported here: the free
+// goes on to _mi_free_generic, which checks again and tells what is wrong.
+static mi_decl_always_inline bool mi_free_check_local(const mi_segment_t* segment,
+                                                      const mi_page_t* page, const void* p) {
+#if SA_SECURE >= 4
+  const size_t diff = (size_t)((const uint8_t*)p - page->page_start);
+  // (a free span has block_size 0, so nothing passes the first test)
+  if (diff >= (size_t)page->capacity * page->block_size || mi_page_block_offset(page, diff) != 0) {
+    return false;
+  }
+#endif
+#if SA_SECURE >= 3
+  return segment->cookie == ((uintptr_t)segment ^ _mi_process_cookie()) &&
+         *mi_block_canary_at(page, p) == mi_block_canary(page, p);
+#else
+  (void)segment;
+  (void)page;
+  (void)p;
+  return true;
+#endif
+}
 
 static inline void mi_block_set_next(const mi_page_t* page, mi_block_t* block,
                                      const mi_block_t* next) {
@@ -541,13 +574,16 @@ static mi_decl_always_inline void mi_free_inline(void* p) {
     return;
   }
   mi_page_t* const page = _mi_segment_page_of(segment, p);
-#if MI_FREE_CHECKED
-  _mi_free_generic(segment, page, p);  // debug and secure builds check every pointer there first
+#if SA_DEBUG >= 1
+  _mi_free_generic(segment, page, p);  // debug builds check every pointer there first
   return;
 #endif
   if (mi_likely(_mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id) &&
-                mi_page_flags(page) == 0)) {
+                mi_page_flags(page) == 0 && mi_free_check_local(segment, page, p))) {
     mi_block_t* const block = (mi_block_t*)p;
+#if SA_SECURE >= 4
+    *mi_block_canary_at(page, block) = mi_block_canary_freed(page, block);
+#endif
 #if MI_TRACK_ENABLED
     mi_track_free(block);
     mi_track_mem_noaccess(block, mi_page_block_size(page));

@@ -291,6 +291,7 @@ typedef struct mi_tld_s {
   unsigned long long heartbeat;   // slow-path calls, handed to deferred-free callbacks
   long long tick_next;            // clock (ms) at which the slow path next does periodic work
   unsigned long tick_events;      // page frees and frees into abandoned segments (they tick too)
+  long collect_countdown;         // slow-path calls until the MIMALLOC_GENERIC_COLLECT sweep
   bool recurse;                   // inside a deferred-free callback
   mi_heap_t* heap_backing;        // the thread's default heap, freed at thread exit
   mi_heap_t* heaps;               // all heaps of the thread (list through heap->next)

@@ -3,7 +3,8 @@
    message that names the fault and the address. Then the control: programs that keep to the
    rules, including live blocks whose data looks like free-list links (raw addresses of free
    blocks of the same page), never abort.
-   Classes: double free (small, large, from another thread, after the owner thread exited),
+   Classes: double free (small, large, from another thread, after the owner thread exited, into
+   a full page's delayed list, after its canary was overwritten),
    free of an interior, unaligned, wild or foreign pointer, overflow by 1 and by 8 bytes past the
    usable size, a write after free into a free-list link, realloc of a freed block. */
 #include <malloc.h>
@@ -49,6 +50,48 @@ static void bug_double_free_cross_thread(void) {
   pthread_join(t, NULL);
   pthread_create(&t, NULL, free_it, p);
   pthread_join(t, NULL);
+}
+
+// The first free comes from another thread while the block's page is full, so the block goes
+// onto the owner heap's delayed list (not the page's lists); then a second free, by either thread.
+static void* free_it_twice(void* p) {
+  free(p);
+  free(p);
+  return NULL;
+}
+
+static void** fill_pages(void) {
+  enum { N = 256 };  // eight full pages of 2 KiB blocks
+  static void* blocks[N];
+  for (int i = 0; i < N; i++) blocks[i] = malloc(2000);
+  sink = blocks;
+  return blocks;
+}
+
+static void bug_double_free_delayed_remote(void) {
+  void** blocks = fill_pages();
+  pthread_t t;
+  pthread_create(&t, NULL, free_it_twice, blocks[5]);
+  pthread_join(t, NULL);
+}
+
+static void bug_double_free_delayed_owner(void) {
+  void** blocks = fill_pages();
+  pthread_t t;
+  pthread_create(&t, NULL, free_it, blocks[5]);
+  pthread_join(t, NULL);
+  free(blocks[5]);
+}
+
+// The freed block's canary overwritten (an overflow out of its neighbour), then a second free:
+// still reported as a double free (the block is found in its page's lists).
+static void bug_double_free_canary_clobbered(void) {
+  char* p = malloc(40);
+  const size_t usable = malloc_usable_size(p);
+  sink = p;
+  free(p);
+  memset(p + usable, 'z', 8);
+  free(p);
 }
 
 static void* alloc_and_exit(void* arg) {
@@ -201,6 +244,12 @@ int main(void) {
   expect_abort("double free, other thread", bug_double_free_cross_thread,
                "shardalloc: error: double free of ");
   expect_abort("double free, owner exited", bug_double_free_after_owner_exit,
+               "shardalloc: error: double free of ");
+  expect_abort("double free, delayed, other thread", bug_double_free_delayed_remote,
+               "shardalloc: error: double free of ");
+  expect_abort("double free, delayed, then owner", bug_double_free_delayed_owner,
+               "shardalloc: error: double free of ");
+  expect_abort("double free, canary overwritten", bug_double_free_canary_clobbered,
                "shardalloc: error: double free of ");
 
   t_section("invalid pointers");

@@ -1,6 +1,7 @@
 /* test-secure-layout: the address-space side of the secure build, each fault in a child process.
    Level 1: the OS page after a segment's header and the segment's last slice are guard pages (a
-   write there dies of SIGSEGV); segments are mapped at random addresses in [2^42, 2^46).
+   write there dies of SIGSEGV), and so is the OS page after a huge block's end; segments are
+   mapped at random addresses in [2^42, 2^46).
    Level 2: a page's new blocks come in a random order, not one after the other.
    Level 5 (when the test is linked with a level-5 build): the last OS page of every page is a guard,
    so running off the end of a page's last block faults at once.
@@ -54,6 +55,25 @@ int main(void) {
   CHECK(seg >= ((uintptr_t)1 << 42) && seg < ((uintptr_t)1 << 46),
         "segment %p in the randomised range [2^42, 2^46)", (void*)seg);
   mi_free(p);
+
+  t_section("level 1: a guard page after a huge block");
+  for (int round = 0; round < 2; round++) {  // the second time from the huge-mapping cache
+    const size_t size = (round == 0 ? 40 * MIB : 36 * MIB + 100);
+    char* h = (char*)mi_malloc(size);
+    if (!CHECK(h != NULL, "a huge block of %zu bytes", size)) break;
+    const uintptr_t end = ((uintptr_t)h + mi_usable_size(h) + 4095) & ~(uintptr_t)4095;
+    CHECK(write_in_child((volatile char*)(end - 1)) == 0, "round %d: the page with its end is ours",
+          round);
+    CHECK(write_in_child((volatile char*)end) == SIGSEGV, "round %d: the page after it faults",
+          round);
+    mi_free(h);
+  }
+  char* again = (char*)mi_malloc(39 * MIB);  // a cached mapping reused: no stale guard inside
+  if (CHECK(again != NULL, "a huge block again")) {
+    memset(again, 7, 39 * MIB);
+    CHECK(again[39 * MIB - 1] == 7, "all of a reused mapping is writable");
+  }
+  mi_free(again);
 
   t_section("level 2: new blocks come in a random order");
   if (level >= 2) {
