@@ -311,7 +311,7 @@ static bool mi_track_destroyed_block(const mi_heap_t* heap, const mi_heap_area_t
 #endif
 
 static bool mi_heap_page_destroy(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page, void* arg) {
-  (void)arg;
+  (void)heap; (void)arg;
 #if MI_TRACK_ENABLED
   const mi_visit_t v = {heap, true, &mi_track_destroyed_block, NULL};
   mi_heap_page_visit(heap, pq, page, (void*)&v);

@@ -57,6 +57,8 @@ static void* mi_os_map(size_t size) {
 
 static void mi_os_unmap(void* p, size_t size) {
   if (p == NULL || size == 0) return;
+  mi_track_mem_undefined(p, size);  // (ASan keeps a range's poison past munmap: a later mapping
+                                    // at the same address would inherit it)
   int err = _mi_prim_free(p, size);
   if (err != 0) _mi_warning_message("unable to unmap %p (%zu bytes, error %d)", p, size, err);
   mi_stat_decrease(reserved, size);

@@ -589,6 +589,17 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   return page;
 }
 
+// An aligned allocation hands out p, a few bytes into a huge block that starts right at a frame
+// boundary (the header in the frame below): p's frame has no header, so p is registered as
+// displaced, as a block that starts just past a boundary is (the two cannot happen together).
+bool _mi_segment_huge_displace(mi_page_t* page, void* p) {
+  mi_segment_t* segment = _mi_page_segment(page);
+  mi_assert_internal(segment->kind == MI_SEGMENT_HUGE && segment->displaced_block == NULL);
+  if (!_mi_segment_map_register_displaced(p, segment)) return false;
+  segment->displaced_block = (uint8_t*)p;
+  return true;
+}
+
 static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
   mi_assert_internal(segment->used == 0 || segment->kind == MI_SEGMENT_HUGE);
   if (segment->kind == MI_SEGMENT_NORMAL && tld != NULL) {

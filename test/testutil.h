@@ -62,6 +62,18 @@ static inline bool t_is_aligned(const void* p, size_t alignment) {
 #ifndef T_UNDER_TSAN
 #define T_UNDER_TSAN 0
 #endif
+/* T_UNDER_ASAN: built with -fsanitize=address. Poisoning free blocks writes shadow memory that
+   stays resident after the blocks' memory is given back, so RSS bounds cannot be checked there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define T_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define T_UNDER_ASAN 1
+#endif
+#endif
+#ifndef T_UNDER_ASAN
+#define T_UNDER_ASAN 0
+#endif
 
 /* Quick mode (SHARDALLOC_TEST_QUICK=1, set by CMake for the SHARDALLOC_DEBUG>0 build, where every
    operation runs the full invariant checks) shrinks iteration counts, never the set of cases. */

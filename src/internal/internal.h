@@ -136,6 +136,7 @@ void _mi_segment_map_fork_lock(bool lock);
 void _mi_segment_map_visit(void (*visit)(mi_segment_t* segment, void* arg), void* arg);
 
 // segment.c
+bool _mi_segment_huge_displace(mi_page_t* page, void* p);
 mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t page_alignment,
                                   size_t align_offset, mi_segments_tld_t* tld);
 void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld);
@@ -427,10 +428,9 @@ void _mi_secure_bad_link(const mi_page_t* page, const mi_block_t* block, const m
 // Does `p` lie in the page's handed-out blocks (or is it NULL)? A link that fails this was not
 // written by the allocator (a range test: cheap enough for every pop).
 static inline bool mi_page_is_block_or_null(const mi_page_t* page, const void* p) {
-  if (p == NULL) return true;
-  const uint8_t* start = page->page_start;
-  return (const uint8_t*)p >= start &&
-         (size_t)((const uint8_t*)p - start) < (size_t)page->capacity * page->block_size;
+  // (one unsigned comparison: an address below the page wraps around to a huge distance)
+  const size_t diff = (uintptr_t)p - (uintptr_t)page->page_start;
+  return p == NULL || diff < (size_t)page->capacity * page->block_size;
 }
 #endif
 

@@ -20,6 +20,13 @@ typedef void (*bug_fn)(void);
 
 static void* volatile sink;  // keeps the compiler from reasoning about the bugs below
 
+// p, with its provenance hidden from the compiler: the overflows below must reach memory, not be
+// caught (or folded) by object-size checks (UBSan's build runs these tests too).
+static char* launder(char* p) {
+  sink = p;
+  return (char*)sink;
+}
+
 static void bug_double_free_small(void) {
   char* p = malloc(40);
   sink = p;
@@ -90,7 +97,7 @@ static void bug_double_free_canary_clobbered(void) {
   const size_t usable = malloc_usable_size(p);
   sink = p;
   free(p);
-  memset(p + usable, 'z', 8);
+  memset(launder(p) + usable, 'z', 8);
   free(p);
 }
 
@@ -137,7 +144,7 @@ static void bug_overflow_1(void) {
   char* p = malloc(100);
   const size_t usable = malloc_usable_size(p);
   sink = p;
-  p[usable] = 'x';  // one byte past the usable size
+  launder(p)[usable] = 'x';  // one byte past the usable size
   free(p);
 }
 
@@ -145,7 +152,7 @@ static void bug_overflow_8(void) {
   char* p = malloc(256);
   const size_t usable = malloc_usable_size(p);
   sink = p;
-  memset(p + usable, 'y', 8);
+  memset(launder(p) + usable, 'y', 8);
   free(p);
 }
 
