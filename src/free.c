@@ -107,6 +107,12 @@ void _mi_secure_bad_link(const mi_page_t* page, const mi_block_t* block, const m
                     (const void*)page, (const void*)block, (const void*)next);
 }
 
+void* _mi_page_malloc_bad_link(mi_heap_t* heap, mi_page_t* page, size_t size, bool zero) {
+  _mi_secure_bad_link(page, page->free, mi_block_nextx(page->keys, page->free));
+  page->free = NULL;  // (its blocks are lost: none of them can be trusted)
+  return _mi_malloc_generic(heap, size, zero, 0, 0);
+}
+
 #if SA_SECURE >= 4
 static bool mi_list_contains(const mi_page_t* page, const mi_block_t* list,
                              const mi_block_t* block) {

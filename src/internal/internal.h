@@ -425,6 +425,10 @@ static inline void mi_block_set_nextx(const uintptr_t* keys, mi_block_t* block,
 #if SA_SECURE >= 3
 void _mi_secure_bad_link(const mi_page_t* page, const mi_block_t* block, const mi_block_t* next)
     mi_decl_cold;
+// The malloc hit path found the first free block's link damaged: reports it (abort by default);
+// with an error handler that returns, drops the page's free list and allocates elsewhere.
+void* _mi_page_malloc_bad_link(mi_heap_t* heap, mi_page_t* page, size_t size, bool zero)
+    mi_decl_cold;
 // Does `p` lie in the page's handed-out blocks (or is it NULL)? A link that fails this was not
 // written by the allocator (a range test: cheap enough for every pop).
 static inline bool mi_page_is_block_or_null(const mi_page_t* page, const void* p) {
@@ -530,7 +534,15 @@ static mi_decl_always_inline void* _mi_page_malloc_zero(mi_heap_t* heap, mi_page
                                                         size_t size, bool zero) {
   mi_block_t* const block = page->free;
   if (mi_unlikely(block == NULL)) return _mi_malloc_generic(heap, size, zero, 0, 0);
+#if SA_SECURE >= 3
+  mi_block_t* const next = mi_block_nextx(page->keys, block);
+  if (mi_unlikely(!mi_page_is_block_or_null(page, next))) {
+    return _mi_page_malloc_bad_link(heap, page, size, zero);  // (a tail call: no frame here)
+  }
+  page->free = next;
+#else
   page->free = mi_block_next(page, block);
+#endif
   page->used++;
   mi_assert_internal(page->used <= page->capacity);
   mi_track_malloc(block, mi_page_block_size(page) - MI_PADDING, zero && page->free_is_zero);
