@@ -247,7 +247,10 @@ static void mi_heap_tick_event(mi_heap_t* heap);
 
 // A page of one block (a large page) empties with every free of its block, and its queue seldom
 // holds it alone: the other blocks of the size live in full pages that come back one by one. So
-// such a page stays too, at the front of its queue, unless an empty page is kept there already.
+// such a page stays too, at the front of its queue, unless an empty page is kept there already;
+// only for blocks up to twice the largest medium size (64 KiB requests padded by a secure build's
+// canary land there), so that growing buffers do not leave one kept page in every large bin.
+#define MI_RETIRE_SINGLE_MAX (2 * MI_MEDIUM_OBJ_SIZE_MAX)
 static bool mi_page_queue_has_retired(const mi_page_queue_t* pq) {
   const mi_page_t* first = pq->first;
   return first != NULL && first->retire_expire != 0 && mi_page_all_free(first);
@@ -258,7 +261,8 @@ static mi_decl_noinline void mi_page_retire_slow(mi_heap_t* heap, mi_page_t* pag
   mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
   if (!page->is_huge && pq->first == page && pq->last == page) {
     mi_page_retire_keep(heap, page, page->bin);
-  } else if (!page->is_huge && page->reserved == 1 && !mi_page_queue_has_retired(pq)) {
+  } else if (!page->is_huge && page->reserved == 1 && page->block_size <= MI_RETIRE_SINGLE_MAX &&
+             !mi_page_queue_has_retired(pq)) {
     _mi_page_queue_move_to_front(heap, pq, page);
     mi_page_retire_keep(heap, page, page->bin);
   } else {
