@@ -38,23 +38,9 @@ static void* mi_heap_malloc_zero_aligned_at(mi_heap_t* heap, size_t size, size_t
     return p;
   }
   if (alignment > MI_BLOCK_ALIGNMENT_MAX) {
-    // Its own segment, placed so that the block lands on the alignment. The block itself starts
-    // word-aligned (its first word is a free-list link), so an offset that is not a multiple of
-    // the word makes the pointer returned an interior one, `delta` bytes in.
-    const size_t delta = (sizeof(mi_block_t) - offset % sizeof(mi_block_t)) % sizeof(mi_block_t);
-    if (size == 0) size = 1;
-    if (mi_unlikely(size > MI_MAX_ALLOC_SIZE - delta)) return mi_enomem();
-    uint8_t* block = (uint8_t*)_mi_heap_malloc_zero_ex(heap, size + delta, zero, alignment,
-                                                       offset + delta);
-    if (block == NULL || delta == 0) return block;
-    uint8_t* const p = block + delta;
-    mi_page_t* const page = _mi_ptr_page(block);
-    mi_page_set_flag(page, MI_PAGE_HAS_ALIGNED, true);
-    if (_mi_ptr_segment(p) != _mi_ptr_segment(block) && !_mi_segment_huge_displace(page, p)) {
-      mi_free(block);
-      return mi_enomem();
-    }
-    return p;
+    // its own segment, placed so that the block lands on the alignment (its start need not be
+    // word-aligned: the link and canary accessors do not assume it)
+    return _mi_heap_malloc_zero_ex(heap, (size == 0 ? 1 : size), zero, alignment, offset);
   }
   // over-allocate and return an interior pointer
   if (mi_unlikely(size > MI_MAX_ALLOC_SIZE - alignment)) return mi_enomem();

@@ -108,9 +108,12 @@ void _mi_secure_bad_link(const mi_page_t* page, const mi_block_t* block, const m
 }
 
 void* _mi_page_malloc_bad_link(mi_heap_t* heap, mi_page_t* page, size_t size, bool zero) {
-  _mi_secure_bad_link(page, page->free, mi_block_nextx(page->keys, page->free));
-  page->free = NULL;  // (its blocks are lost: none of them can be trusted)
-  return _mi_malloc_generic(heap, size, zero, 0, 0);
+  mi_block_t* const block = page->free;
+  _mi_secure_bad_link(page, block, mi_block_nextx(page->keys, block));
+  // Still here (a handler returned): the rest of the list is lost (none of it can be trusted);
+  // the block itself is handed out as asked (an aligned caller chose it for its address).
+  mi_block_set_next(page, block, NULL);
+  return _mi_page_malloc_zero(heap, page, size, zero);
 }
 
 #if SA_SECURE >= 4
@@ -137,7 +140,7 @@ static bool mi_secure_check_block(const mi_segment_t* segment, const mi_page_t* 
     _mi_error_message(EFAULT, "invalid pointer %p: its segment header is damaged", p);
     return false;
   }
-  const uintptr_t canary = *mi_block_canary_at(page, block);
+  const uintptr_t canary = mi_block_canary_read(page, block);
   if (mi_likely(canary == mi_block_canary(page, block))) return true;
 #if SA_SECURE >= 4
   if (canary == mi_block_canary_freed(page, block) || (is_local && mi_block_is_listed(page, block))) {
@@ -166,7 +169,7 @@ void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
   if (!mi_secure_check_block(segment, page, block, p, is_local)) return;
 #endif
 #if SA_SECURE >= 4
-  *mi_block_canary_at(page, block) = mi_block_canary_freed(page, block);
+  mi_block_canary_write(page, block, mi_block_canary_freed(page, block));
 #endif
   if (is_local) {
     mi_free_block_local(page, block);
@@ -249,7 +252,7 @@ size_t _mi_usable_size(const void* p, const char* msg) {
     return 0;
   }
 #if SA_SECURE >= 4
-  if (*mi_block_canary_at(page, block) == mi_block_canary_freed(page, block)) {
+  if (mi_block_canary_read(page, block) == mi_block_canary_freed(page, block)) {
     _mi_error_message(EAGAIN, "%s of a freed block %p", msg, p);
     return 0;
   }

@@ -251,8 +251,8 @@ static void mi_heap_tick_event(mi_heap_t* heap);
 // only for blocks up to twice the largest medium size (64 KiB requests padded by a secure build's
 // canary land there), so that growing buffers do not leave one kept page in every large bin.
 #define MI_RETIRE_SINGLE_MAX (2 * MI_MEDIUM_OBJ_SIZE_MAX)
-static bool mi_page_queue_has_retired(const mi_page_queue_t* pq) {
-  const mi_page_t* first = pq->first;
+static bool mi_page_queue_has_retired(const mi_page_queue_t* pq, const mi_page_t* page) {
+  const mi_page_t* first = (pq->first == page ? page->next : pq->first);  // (page: just unfull'd)
   return first != NULL && first->retire_expire != 0 && mi_page_all_free(first);
 }
 
@@ -262,7 +262,7 @@ static mi_decl_noinline void mi_page_retire_slow(mi_heap_t* heap, mi_page_t* pag
   if (!page->is_huge && pq->first == page && pq->last == page) {
     mi_page_retire_keep(heap, page, page->bin);
   } else if (!page->is_huge && page->reserved == 1 && page->block_size <= MI_RETIRE_SINGLE_MAX &&
-             !mi_page_queue_has_retired(pq)) {
+             !mi_page_queue_has_retired(pq, page)) {
     _mi_page_queue_move_to_front(heap, pq, page);
     mi_page_retire_keep(heap, page, page->bin);
   } else {

@@ -159,7 +159,9 @@ static void mi_segments_track_free(mi_segment_t* segment, size_t slices, mi_segm
 static void mi_segment_schedule_purge(mi_segment_t* segment, size_t idx, size_t count,
                                       mi_segments_tld_t* tld) {
   const long delay = mi_option_get(mi_option_purge_delay);
-  if (delay < 0 || segment->kind != MI_SEGMENT_NORMAL || segment->memid.no_purge) return;
+  if (delay < 0 || count == 0 || segment->kind != MI_SEGMENT_NORMAL || segment->memid.no_purge) {
+    return;
+  }
   mi_segment_mask_lock(segment);
   const bool was_pending = mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT);
   bool any = false;  // the range's dirty slices become pending
@@ -474,11 +476,13 @@ static mi_segment_t* mi_segment_alloc_normal(mi_arena_id_t req, mi_segments_tld_
   info->slice_count = (uint32_t)info_slices;
   info->slice_offset = 0;
   info->block_size = 1;
+  info->capacity = 0;  // (the secure free check finds no block in it: see mi_free_check_local)
   // the one-past-the-end descriptors (and the guard slice's) must never look like a free span
   for (size_t i = usable; i <= MI_SLICES_PER_SEGMENT; i++) {
     segment->slices[i].slice_count = 1;
     segment->slices[i].slice_offset = 0;
     segment->slices[i].block_size = 1;
+    segment->slices[i].capacity = 0;
   }
   if (!_mi_segment_map_allocated_at(segment)) {
     _mi_arena_free(segment, MI_SEGMENT_SIZE, memid);
@@ -587,17 +591,6 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   mi_stat_increase(pages, 1);
   mi_stat_increase(malloc_huge, block_size);
   return page;
-}
-
-// An aligned allocation hands out p, a few bytes into a huge block that starts right at a frame
-// boundary (the header in the frame below): p's frame has no header, so p is registered as
-// displaced, as a block that starts just past a boundary is (the two cannot happen together).
-bool _mi_segment_huge_displace(mi_page_t* page, void* p) {
-  mi_segment_t* segment = _mi_page_segment(page);
-  mi_assert_internal(segment->kind == MI_SEGMENT_HUGE && segment->displaced_block == NULL);
-  if (!_mi_segment_map_register_displaced(p, segment)) return false;
-  segment->displaced_block = (uint8_t*)p;
-  return true;
 }
 
 static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {

@@ -136,7 +136,6 @@ void _mi_segment_map_fork_lock(bool lock);
 void _mi_segment_map_visit(void (*visit)(mi_segment_t* segment, void* arg), void* arg);
 
 // segment.c
-bool _mi_segment_huge_displace(mi_page_t* page, void* p);
 mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t page_alignment,
                                   size_t align_offset, mi_segments_tld_t* tld);
 void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld);
@@ -397,14 +396,24 @@ static inline uintptr_t mi_rotr(uintptr_t x, unsigned r) {
 }
 #endif
 
+// A word in a block: a huge block placed for an aligned_at offset may start at any byte, so its
+// link and canary are read and written without assuming alignment (one plain move on x86-64).
+static inline uintptr_t mi_word_load(const void* p) {
+  uintptr_t w;
+  memcpy(&w, p, sizeof(w));
+  return w;
+}
+static inline void mi_word_store(void* p, uintptr_t w) { memcpy(p, &w, sizeof(w)); }
+
 // (Memory checkers: a free block is inaccessible but for the moment its link is read or written.)
 static inline mi_block_t* mi_block_nextx(const uintptr_t* keys, const mi_block_t* block) {
   mi_track_mem_defined(block, sizeof(mi_block_t));
+  const uintptr_t word = mi_word_load(block);
 #if SA_SECURE >= 3
-  mi_block_t* next = (mi_block_t*)(mi_rotr(block->next - keys[1], (unsigned)keys[1]) ^ keys[0]);
+  mi_block_t* next = (mi_block_t*)(mi_rotr(word - keys[1], (unsigned)keys[1]) ^ keys[0]);
 #else
   (void)keys;
-  mi_block_t* next = (mi_block_t*)block->next;
+  mi_block_t* next = (mi_block_t*)word;
 #endif
   mi_track_mem_noaccess(block, sizeof(mi_block_t));
   return next;
@@ -414,10 +423,10 @@ static inline void mi_block_set_nextx(const uintptr_t* keys, mi_block_t* block,
                                       const mi_block_t* next) {
   mi_track_mem_undefined(block, sizeof(mi_block_t));
 #if SA_SECURE >= 3
-  block->next = mi_rotl((uintptr_t)next ^ keys[0], (unsigned)keys[1]) + keys[1];
+  mi_word_store(block, mi_rotl((uintptr_t)next ^ keys[0], (unsigned)keys[1]) + keys[1]);
 #else
   (void)keys;
-  block->next = (mi_encoded_t)next;
+  mi_word_store(block, (uintptr_t)next);
 #endif
   mi_track_mem_noaccess(block, sizeof(mi_block_t));
 }
@@ -456,8 +465,14 @@ static inline mi_block_t* mi_block_next(const mi_page_t* page, const mi_block_t*
 static inline uintptr_t mi_block_canary(const mi_page_t* page, const void* block) {
   return (((uintptr_t)block ^ page->keys[1]) * 0x9E3779B97F4A7C15ull) ^ page->keys[0];
 }
-static inline uintptr_t* mi_block_canary_at(const mi_page_t* page, const void* block) {
-  return (uintptr_t*)((uint8_t*)block + page->block_size - MI_PADDING);
+static inline void* mi_block_canary_at(const mi_page_t* page, const void* block) {
+  return (uint8_t*)block + page->block_size - MI_PADDING;
+}
+static inline uintptr_t mi_block_canary_read(const mi_page_t* page, const void* block) {
+  return mi_word_load(mi_block_canary_at(page, block));
+}
+static inline void mi_block_canary_write(const mi_page_t* page, void* block, uintptr_t canary) {
+  mi_word_store(mi_block_canary_at(page, block), canary);
 }
 // From level 4 a freed block carries the complement of its canary until it is handed out again:
 // a second free of it finds that (the program cannot write there without overflowing the block).
@@ -481,7 +496,7 @@ static mi_decl_always_inline bool mi_free_check_local(const mi_segment_t* segmen
 #endif
 #if SA_SECURE >= 3
   return segment->cookie == ((uintptr_t)segment ^ _mi_process_cookie()) &&
-         *mi_block_canary_at(page, p) == mi_block_canary(page, p);
+         mi_block_canary_read(page, p) == mi_block_canary(page, p);
 #else
   (void)segment;
   (void)page;
@@ -548,7 +563,7 @@ static mi_decl_always_inline void* _mi_page_malloc_zero(mi_heap_t* heap, mi_page
   mi_track_malloc(block, mi_page_block_size(page) - MI_PADDING, zero && page->free_is_zero);
   if (mi_unlikely(zero)) {
     if (page->free_is_zero) {
-      block->next = 0;
+      mi_word_store(block, 0);
     } else {
       memset(block, 0, mi_page_block_size(page));
     }
@@ -559,8 +574,8 @@ static mi_decl_always_inline void* _mi_page_malloc_zero(mi_heap_t* heap, mi_page
   }
 #endif
 #if SA_SECURE >= 3
-  if (!zero) block->next = 0;  // no stale link in a live block (double-free checks read it)
-  *mi_block_canary_at(page, block) = mi_block_canary(page, block);
+  if (!zero) mi_word_store(block, 0);  // no encoded link (made with the page's keys) left to read
+  mi_block_canary_write(page, block, mi_block_canary(page, block));
 #endif
   return block;
 }
@@ -594,7 +609,7 @@ static mi_decl_always_inline void mi_free_inline(void* p) {
                 mi_page_flags(page) == 0 && mi_free_check_local(segment, page, p))) {
     mi_block_t* const block = (mi_block_t*)p;
 #if SA_SECURE >= 4
-    *mi_block_canary_at(page, block) = mi_block_canary_freed(page, block);
+    mi_block_canary_write(page, block, mi_block_canary_freed(page, block));
 #endif
 #if MI_TRACK_ENABLED
     mi_track_free(block);

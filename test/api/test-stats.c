@@ -156,6 +156,23 @@ int main(void) {
   CHECK(rss2 < rss / 2, "rss %zu after collect, %zu before", rss2, rss);
   CHECK(elapsed2 >= elapsed + 20, "elapsed %zu -> %zu ms across a 20 ms sleep", elapsed, elapsed2);
 
+  t_section("one-block pages freed together: at most one is kept (the rest go back at once)");
+  const double pages3 = current_of(&c, "pages:");
+  static void* big[500];
+  for (size_t i = 0; i < 500; i++) {
+    big[i] = malloc(100000);  // a large page (one block) each
+    if (big[i] != NULL) memset(big[i], 3, 100000);
+  }
+  c = stats_now();
+  const double pages4 = current_of(&c, "pages:");
+  CHECK(pages4 >= pages3 + 500, "pages: %.0f -> %.0f with 500 blocks of 100,000 bytes", pages3,
+        pages4);
+  for (size_t i = 0; i < 500; i++) free(big[i]);
+  c = stats_now();
+  const double pages5 = current_of(&c, "pages:");
+  CHECK(pages5 <= pages3 + 2, "pages: %.0f after freeing them (%.0f before): empty pages kept",
+        pages5, pages3);
+
   t_section("threads are counted while they live");
   const double threads0 = current_of(&c, "threads:");
   pthread_barrier_init(&hold, NULL, 3);
