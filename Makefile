@@ -138,7 +138,7 @@ test-asan:
 # Benchmarks (docs/benchmarks.md). The runners are standard-library Python: /usr/bin/python3, not
 # whatever python3 comes first on PATH. BENCH_ARGS goes to bench/run.py (or bench/real/run.py),
 # e.g. make bench BENCH_ARGS=--quick, or BENCH_ARGS="--threads 1,2,4,8,16 --workloads larson".
-.PHONY: bench bench-peers bench-instr bench-real
+.PHONY: bench bench-peers bench-instr bench-real bench-secure
 PYTHON3     ?= /usr/bin/python3
 BENCH_ARGS  ?=
 BENCH_PEERS ?= libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 libtbbmalloc2 gnuplot-nox valgrind
@@ -155,6 +155,20 @@ bench-peers:
 	  { $(SUDO) apt-get update && \
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(BENCH_PEERS); }
 
+# The secure build's cost level by level (DESIGN.md "Secure mode"): libshardalloc-secure.so built at
+# each of SECURE_LEVELS into build-secure-N/, every workload under the plain library and each level
+# in one interleaved run (bench/results/<date>-<host>-secure-levels.*).
+SECURE_LEVELS ?= 1 2 3 4 5
+bench-secure: all
+	@for l in $(SECURE_LEVELS); do \
+	  cmake -S . -B build-secure-$$l -DCMAKE_BUILD_TYPE=Release -DSHARDALLOC_SECURE_LIB_LEVEL=$$l \
+	    $(CMAKE_FLAGS) > /dev/null && \
+	  cmake --build build-secure-$$l -j $(JOBS) --target shardalloc-secure > /dev/null || exit 1; \
+	done
+	$(PYTHON3) bench/run.py --allocators shardalloc \
+	  $(foreach l,$(SECURE_LEVELS),--extra secure-$(l)=build-secure-$(l)/libshardalloc-secure.so) \
+	  --name $$(date +%F)-$$(hostname -s)-secure-levels $(BENCH_ARGS)
+
 # Instructions per malloc/free pair of small-loop under callgrind, for shardalloc and each peer.
 bench-instr: all
 	$(PYTHON3) bench/instr.py
@@ -169,7 +183,8 @@ install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(DEBUG_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) bindings/rust/target $(VALGRIND_BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(DEBUG_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) bindings/rust/target $(VALGRIND_BUILD) \
+	  $(ASAN_BUILD) $(UBSAN_BUILD) $(addprefix build-secure-,$(SECURE_LEVELS))
 
 format:
 	clang-format -i include/*.h src/*.c src/*/*.h src/*/*.c test/*.h test/*/*.c test/*/*.cpp \
