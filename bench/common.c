@@ -90,7 +90,7 @@ void run_threads(unsigned n, void* (*fn)(void*), void* args, size_t arg_size) {
 void run_workers(const char* workload, const bench_args_t* a, bench_result_t* r, uint64_t steps,
                  void* (*fn)(void*)) {
   const unsigned T = a->threads;
-  bench_worker_t* ws = xmalloc_or_fail(workload, T * sizeof(bench_worker_t));
+  bench_worker_t* ws = xcalloc_lines(workload, T, sizeof(bench_worker_t));
   for (unsigned t = 0; t < T; t++)
     ws[t] = (bench_worker_t){.steps = steps, .rng = rng_seed(a->seed, t)};
   const double t0 = now_s();
@@ -114,6 +114,18 @@ void bench_fail(const char* workload, const char* fmt, ...) {
 void* xmalloc_or_fail(const char* workload, size_t size) {
   void* p = malloc(size);
   if (p == NULL) bench_fail(workload, "malloc(%zu) returned NULL", size);
+  return p;
+}
+
+void* xcalloc_lines(const char* workload, size_t n, size_t elem_size) {
+  if (elem_size != 0 && n > SIZE_MAX / elem_size - BENCH_CACHE_LINE) {
+    bench_fail(workload, "%zu elements of %zu B: too large", n, elem_size);
+  }
+  const size_t bytes = (n * elem_size + BENCH_CACHE_LINE) & ~(size_t)(BENCH_CACHE_LINE - 1);
+  void* p = aligned_alloc(BENCH_CACHE_LINE, bytes); /* bytes: a non-zero multiple of the line */
+  if (p == NULL)
+    bench_fail(workload, "aligned_alloc(%d, %zu) returned NULL", BENCH_CACHE_LINE, bytes);
+  memset(p, 0, bytes);
   return p;
 }
 

@@ -64,6 +64,19 @@ size_t rss_kib(void); /* resident set now, from /proc/self/statm */
 size_t peak_rss_kib(void);
 uint64_t scaled(double base, double scale); /* max(1, round(base * scale)) */
 
+/* ---- per-thread state ----
+   A struct that a thread keeps writing while it works (its random state, counters) starts with
+   BENCH_OWN_LINE, so each element of an array of them has cache lines of its own: neighbouring
+   elements written by different threads would share a line, a slowdown made by the benchmark
+   (not by the allocator measured) whose size would depend on where the allocator put the array.
+   Allocate such arrays with xcalloc_lines. */
+#define BENCH_CACHE_LINE 64
+#ifdef __cplusplus
+#define BENCH_OWN_LINE alignas(BENCH_CACHE_LINE)
+#else
+#define BENCH_OWN_LINE _Alignas(BENCH_CACHE_LINE)
+#endif
+
 /* Runs fn(arg + i * arg_size) on n new threads and joins them all; exits the process when a
    thread cannot be created. */
 void run_threads(unsigned n, void* (*fn)(void*), void* args, size_t arg_size);
@@ -71,7 +84,7 @@ void run_threads(unsigned n, void* (*fn)(void*), void* args, size_t arg_size);
 /* The independent-workers pattern: each of a->threads workers does `steps` operations with its
    own random stream and returns a check value. */
 typedef struct bench_worker_s {
-  uint64_t steps;
+  BENCH_OWN_LINE uint64_t steps;
   uint64_t rng;
   uint64_t check;
 } bench_worker_t;
@@ -86,6 +99,9 @@ void run_workers(const char* workload, const bench_args_t* a, bench_result_t* r,
 void bench_fail(const char* workload, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 /* malloc that fails the run on NULL. */
 void* xmalloc_or_fail(const char* workload, size_t size);
+/* n zeroed elements of elem_size bytes, aligned to a cache line (for BENCH_OWN_LINE structs);
+   fails the run on NULL. Freed with free. */
+void* xcalloc_lines(const char* workload, size_t n, size_t elem_size);
 /* Appends " key=value" to res->extra. */
 void result_extra(bench_result_t* res, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 

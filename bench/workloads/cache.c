@@ -17,7 +17,7 @@
 #define WRITES   300000 /* per object */
 
 typedef struct worker_s {
-  char* given; /* scratch: the object from the main thread, freed first */
+  BENCH_OWN_LINE char* given; /* scratch: the object from the main thread, freed first */
   uint64_t objects;
   pthread_barrier_t* start;
   uint64_t check;
@@ -42,7 +42,7 @@ static void* worker_main(void* arg) {
 static int run(const bench_args_t* a, bench_result_t* r, int scratch) {
   const unsigned T = a->threads;
   const uint64_t objects = scaled((double)OBJECTS / T, a->scale);
-  worker_t* ws = xmalloc_or_fail("cache", T * sizeof(worker_t));
+  worker_t* ws = xcalloc_lines("cache", T, sizeof(worker_t));
   pthread_barrier_t start;
   pthread_barrier_init(&start, NULL, T);
   for (unsigned t = 0; t < T; t++) {

@@ -18,7 +18,7 @@
 #define SIZE_MAX_B 1024
 
 typedef struct lane_s {
-  unsigned char* slot[SLOTS];
+  BENCH_OWN_LINE unsigned char* slot[SLOTS];
   uint64_t rng;
   uint64_t rounds_left;
   uint64_t check;
@@ -61,7 +61,7 @@ static void* lane_round(void* arg) {
 int wl_larson(const bench_args_t* a, bench_result_t* r) {
   const unsigned T = a->threads;
   const uint64_t rounds = scaled(ROUNDS * 2.0 / T, a->scale); /* fixed total work */
-  lane_t* lanes = xmalloc_or_fail("larson", T * sizeof(lane_t));
+  lane_t* lanes = xcalloc_lines("larson", T, sizeof(lane_t));
   sem_t done;
   sem_init(&done, 0, 0);
   /* the main thread fills the arrays: the first round already frees foreign blocks */

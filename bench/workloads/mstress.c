@@ -19,7 +19,7 @@
 #define HDR_WORDS 2
 
 typedef struct lane_s {
-  uint64_t* slot[WINDOW];
+  BENCH_OWN_LINE uint64_t* slot[WINDOW];
   uint64_t rng;
   uint64_t steps;
   uint64_t check;
@@ -91,8 +91,7 @@ static void* lane_round(void* arg) {
 int wl_mstress(const bench_args_t* a, bench_result_t* r) {
   const unsigned T = a->threads;
   const uint64_t steps = scaled(STEPS * 2.0 / T, a->scale);
-  lane_t* lanes = calloc(T, sizeof(lane_t));
-  if (lanes == NULL) bench_fail("mstress", "out of memory");
+  lane_t* lanes = xcalloc_lines("mstress", T, sizeof(lane_t));
   for (unsigned t = 0; t < T; t++) {
     lanes[t].rng = rng_seed(a->seed, t);
     lanes[t].steps = steps;

@@ -24,7 +24,7 @@
 #define PAGE        4096
 
 typedef struct worker_s {
-  unsigned index, nthreads;
+  BENCH_OWN_LINE unsigned index, nthreads;
   size_t bytes;
   uint64_t rng;
   unsigned char** blocks;
@@ -107,7 +107,7 @@ int wl_rss_return(const bench_args_t* a, bench_result_t* r) {
   }
   sleep_ms(2 * SAMPLE_MS); /* a baseline before anything is allocated */
 
-  worker_t* ws = xmalloc_or_fail("rss-return", T * sizeof(worker_t));
+  worker_t* ws = xcalloc_lines("rss-return", T, sizeof(worker_t));
   pthread_barrier_t allocated;
   pthread_barrier_init(&allocated, NULL, T);
   for (unsigned t = 0; t < T; t++) {

@@ -20,7 +20,7 @@ typedef struct batch_s {
 } batch_t;
 
 typedef struct worker_s {
-  unsigned index, nthreads;
+  BENCH_OWN_LINE unsigned index, nthreads;
   uint64_t batches;
   uint64_t rng;
   uint64_t check;
@@ -94,7 +94,7 @@ static int run(const bench_args_t* a, bench_result_t* r, int cross) {
   const unsigned T = a->threads;
   if (cross && T > sizeof mailbox / sizeof mailbox[0]) bench_fail("sh8", "too many threads");
   const uint64_t batches = scaled((double)BATCHES / T, a->scale);
-  worker_t* ws = xmalloc_or_fail("sh", T * sizeof(worker_t));
+  worker_t* ws = xcalloc_lines("sh", T, sizeof(worker_t));
   for (unsigned t = 0; t < T; t++) {
     ws[t] = (worker_t){
         .index = t, .nthreads = T, .batches = batches, .rng = rng_seed(a->seed, t), .cross = cross};

@@ -47,7 +47,7 @@ void destroy(Node* n) {
 }
 
 struct Worker {
-  double scale;
+  BENCH_OWN_LINE double scale;
   unsigned index, nthreads;
   uint64_t nodes = 0;
   uint64_t check = 0;

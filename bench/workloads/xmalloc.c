@@ -29,7 +29,7 @@ typedef struct queue_s {
 } queue_t;
 
 typedef struct role_s {
-  queue_t* q;
+  BENCH_OWN_LINE queue_t* q;
   bool producer;
   uint64_t blocks; /* producer: blocks to make */
   uint64_t rng;
@@ -110,7 +110,7 @@ int wl_xmalloc(const bench_args_t* a, bench_result_t* res) {
   pthread_cond_init(&q.not_empty, NULL);
   pthread_cond_init(&q.not_full, NULL);
   unsigned n = producers + consumers;
-  role_t* roles = xmalloc_or_fail("xmalloc", n * sizeof(role_t));
+  role_t* roles = xcalloc_lines("xmalloc", n, sizeof(role_t));
   for (unsigned i = 0; i < n; i++) {
     bool prod = i < producers;
     roles[i] = (role_t){.q = &q, .producer = prod, .rng = rng_seed(a->seed, i)};
