@@ -81,7 +81,7 @@ static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
   page->block_size_shift =
       (uint8_t)(_mi_is_power_of_two(block_size) ? mi_bsr(block_size) : 0);
   page->block_size_recip =
-      (page->block_size_shift == 0 && block_size <= MI_MEDIUM_OBJ_SIZE_MAX && !page->is_huge
+      (page->block_size_shift == 0 && block_size <= MI_MEDIUM_BLOCK_MAX && !page->is_huge
            ? (uint32_t)((((uint64_t)1 << 36) + block_size - 1) / block_size)
            : 0);
   const size_t area =

@@ -634,7 +634,7 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld);
 --------------------------------------------------------------------------------------------- */
 mi_page_kind_t _mi_page_kind_of_size(size_t block_size) {
   if (block_size <= MI_SMALL_OBJ_SIZE_MAX) return MI_PAGE_SMALL;
-  if (block_size <= MI_MEDIUM_OBJ_SIZE_MAX) return MI_PAGE_MEDIUM;
+  if (block_size <= MI_MEDIUM_BLOCK_MAX) return MI_PAGE_MEDIUM;
   if (block_size <= MI_LARGE_OBJ_SIZE_MAX) return MI_PAGE_LARGE;
   return MI_PAGE_HUGE;
 }

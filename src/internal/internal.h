@@ -76,6 +76,13 @@ mi_decl_hidden __attribute__((noreturn, cold)) void _mi_assert_fail(const char* 
 #else
 #define MI_PAGE_GUARD ((size_t)0)
 #endif
+// The largest block a medium page holds: the class of a 64 KiB request, canary included. Without
+// the canary that is 64 KiB itself; with it, the next class (64 + 8 KiB), so that a 64 KiB buffer
+// in a secure build still shares a 512 KiB page with six others instead of taking a large page
+// (two slices) of its own, carved and freed with every malloc and free of it.
+#define MI_MEDIUM_BLOCK_MAX \
+  (MI_PADDING > 0 ? MI_MEDIUM_OBJ_SIZE_MAX + MI_MEDIUM_OBJ_SIZE_MAX / 8 : MI_MEDIUM_OBJ_SIZE_MAX)
+_Static_assert(MI_PADDING <= MI_MEDIUM_OBJ_SIZE_MAX / 8, "the padded 64 KiB class is the next one");
 // Checked frees: every pointer freed is validated. Debug builds send every free through
 // _mi_free_generic, which does it; secure builds check the free hit path inline
 // (mi_free_check_local) and send only the rest there. From level 4 (and in debug builds) the

@@ -3,6 +3,7 @@
    write there dies of SIGSEGV), and so is the OS page after a huge block's end; segments are
    mapped at random addresses in [2^42, 2^46).
    Level 2: a page's new blocks come in a random order, not one after the other.
+   Level 3: a 64 KiB request, padded by the canary, still shares a medium page with others.
    Level 5 (when the test is linked with a level-5 build): the last OS page of every page is a guard,
    so running off the end of a page's last block faults at once.
    The offsets used (a 64 KiB header area, 32 MiB segments, 64 KiB small pages) are shardalloc's
@@ -86,6 +87,26 @@ int main(void) {
       prev = q;
     }
     CHECK(in_order < 100, "%zu of 200 blocks followed the previous one", in_order);
+    mi_heap_destroy(heap);
+  }
+
+  t_section("level 3: a 64 KiB request, canary included, still gets a medium page");
+  if (level >= 3) {
+    // Its block is the class above 64 KiB; medium pages hold that class (several blocks a page),
+    // so most blocks handed out one after the other are one block apart. Each on a large page
+    // of its own, they would be at least two slices (128 KiB) apart.
+    mi_heap_t* heap = mi_heap_new();
+    char* prev = (char*)mi_heap_malloc(heap, 64 * KIB);
+    const size_t block = mi_usable_size(prev) + 8;  // the block: usable bytes, then the canary
+    size_t adjacent = 0;
+    for (int i = 0; i < 20; i++) {
+      char* q = (char*)mi_heap_malloc(heap, 64 * KIB);
+      if (q > prev && (size_t)(q - prev) == block) adjacent++;
+      prev = q;
+    }
+    CHECK(block > 64 * KIB && block < 128 * KIB, "a 64 KiB request takes a %zu-byte block", block);
+    CHECK(adjacent >= 14, "%zu of 20 blocks of 64 KiB followed the previous one in its page",
+          adjacent);
     mi_heap_destroy(heap);
   }
 
