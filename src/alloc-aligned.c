@@ -10,7 +10,7 @@ static bool mi_class_is_naturally_aligned(size_t size, size_t alignment) {
   size += MI_PADDING;  // the block malloc(size) gets (secure builds pad it)
   if (alignment > MI_SLICE_SIZE || size > MI_LARGE_OBJ_SIZE_MAX) return false;
   const size_t bsize = _mi_bin_size(_mi_bin(size));
-  return (bsize % alignment == 0 || bsize > MI_MEDIUM_BLOCK_MAX);  // (large pages: one block)
+  return (bsize % alignment == 0 || _mi_page_kind_of_size(bsize) == MI_PAGE_LARGE);  // one block
 }
 
 static void* mi_heap_malloc_zero_aligned_at(mi_heap_t* heap, size_t size, size_t alignment,

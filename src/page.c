@@ -248,8 +248,8 @@ static void mi_heap_tick_event(mi_heap_t* heap);
 // A page of one block (a large page) empties with every free of its block, and its queue seldom
 // holds it alone: the other blocks of the size live in full pages that come back one by one. So
 // such a page stays too, at the front of its queue, unless an empty page is kept there already;
-// only for blocks up to twice the largest medium size (64 KiB requests padded by a secure build's
-// canary land there), so that growing buffers do not leave one kept page in every large bin.
+// only for blocks up to twice the largest medium size (buffers just over 64 KiB), so that growing
+// buffers do not leave one kept page in every large bin.
 #define MI_RETIRE_SINGLE_MAX (2 * MI_MEDIUM_OBJ_SIZE_MAX)
 static bool mi_page_queue_has_retired(const mi_page_queue_t* pq, const mi_page_t* page) {
   const mi_page_t* first = (pq->first == page ? page->next : pq->first);  // (page: just unfull'd)
