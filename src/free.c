@@ -201,7 +201,7 @@ void _mi_free_foreign(void* p) {
     return;
   }
 #if SA_SECURE >= 4
-  _mi_error_message(EINVAL, "free of a pointer shardalloc did not allocate: %p", p);
+  _mi_error_message(EINVAL, "free of an invalid pointer %p: shardalloc did not allocate it", p);
 #else
   _mi_warning_message("free of a pointer that shardalloc did not allocate: %p (ignored)", p);
 #endif
@@ -253,7 +253,7 @@ size_t _mi_usable_size(const void* p, const char* msg) {
   }
 #if SA_SECURE >= 4
   if (mi_block_canary_read(page, block) == mi_block_canary_freed(page, block)) {
-    _mi_error_message(EAGAIN, "%s of a freed block %p", msg, p);
+    _mi_error_message(EAGAIN, "invalid pointer %p: %s of a freed block (use after free)", p, msg);
     return 0;
   }
 #endif

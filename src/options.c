@@ -232,15 +232,70 @@ void mi_register_output(mi_output_fun* out, void* arg) mi_attr_noexcept {
   mi_atomic_store_release(&mi_out_fun, out);
 }
 
+// To the registered output function, else stderr.
+static void mi_out(const char* text) {
+  mi_output_fun* out = mi_atomic_load_acquire(&mi_out_fun);
+  void* arg = mi_atomic_load_acquire(&mi_out_arg);
+  if (out != NULL) out(text, arg);
+  else _mi_prim_out_stderr(text);
+}
+
+/* Messages of a thread that holds an allocator lock wait in one process-wide buffer (messages
+   are rare; the buffer's own lock is only ever tried, never waited on, so it cannot deadlock, also
+   in a fork child) until that thread lets go of its last lock; whoever then finds the buffer
+   non-empty prints it. A message that finds the buffer busy or full is dropped (and counted). */
+__thread unsigned _mi_locks_held mi_decl_tls;
+_Atomic(bool) _mi_messages_held;
+#define MI_HELD_SIZE 4096
+static char mi_held[MI_HELD_SIZE];
+static size_t mi_held_len;
+static _Atomic(bool) mi_held_busy;
+static _Atomic(size_t) mi_held_dropped;
+
+static bool mi_held_try_lock(void) {
+  for (int i = 0; i < 1000; i++) {
+    if (!atomic_exchange_explicit(&mi_held_busy, true, memory_order_acquire)) return true;
+    mi_atomic_yield();
+  }
+  return false;
+}
+static void mi_held_unlock(void) { atomic_store_explicit(&mi_held_busy, false, memory_order_release); }
+
+static void mi_message_hold(const char* text) {
+  const size_t len = strlen(text);
+  if (!mi_held_try_lock()) {
+    mi_atomic_add_relaxed(&mi_held_dropped, 1);
+    return;
+  }
+  if (mi_held_len + len < MI_HELD_SIZE) {
+    memcpy(mi_held + mi_held_len, text, len + 1);
+    mi_held_len += len;
+    mi_atomic_store_relaxed(&_mi_messages_held, true);
+  } else {
+    mi_atomic_add_relaxed(&mi_held_dropped, 1);
+  }
+  mi_held_unlock();
+}
+
+void _mi_messages_release(void) {
+  char text[MI_HELD_SIZE];
+  if (!mi_held_try_lock()) return;  // the holder prints it when it is done
+  memcpy(text, mi_held, mi_held_len + 1);
+  mi_held_len = 0;
+  mi_held[0] = 0;
+  mi_atomic_store_relaxed(&_mi_messages_held, false);
+  mi_held_unlock();
+  if (text[0] != 0) mi_out(text);
+  const size_t dropped = atomic_exchange(&mi_held_dropped, 0);
+  if (dropped > 0) _mi_message("%zu message(s) dropped while the allocator held a lock", dropped);
+}
+
 void _mi_fputs(mi_output_fun* out, void* arg, const char* prefix, const char* message) {
   char buf[600];
   snprintf(buf, sizeof(buf), "%s%s", (prefix != NULL ? prefix : ""), message);
-  if (out == NULL) {
-    out = mi_atomic_load_acquire(&mi_out_fun);
-    arg = mi_atomic_load_acquire(&mi_out_arg);
-  }
   if (out != NULL) out(buf, arg);
-  else _mi_prim_out_stderr(buf);
+  else if (_mi_locks_held > 0) mi_message_hold(buf);  // printed once this thread holds no lock
+  else mi_out(buf);
 }
 
 static void mi_vfmessage(const char* prefix, const char* fmt, va_list args) {
@@ -310,6 +365,7 @@ void _mi_error_message(int err, const char* fmt, ...) {
     show = false;
   }
   if (show) {
+    if (fatal) _mi_locks_held = 0;  // (the message must be out before the abort, lock or not)
     va_list args;
     va_start(args, fmt);
     mi_vfmessage("shardalloc: error: ", fmt, args);

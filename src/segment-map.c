@@ -49,7 +49,7 @@ static pthread_mutex_t mi_displaced_lock = PTHREAD_MUTEX_INITIALIZER;
 
 bool _mi_segment_map_register_displaced(const void* block, mi_segment_t* segment) {
   bool ok = false;
-  pthread_mutex_lock(&mi_displaced_lock);
+  mi_lock(&mi_displaced_lock);
   for (size_t i = 0; i < MI_DISPLACED_MAX; i++) {
     if (mi_displaced[i].block == NULL) {
       mi_displaced[i] = (mi_displaced_t){block, segment};
@@ -58,13 +58,13 @@ bool _mi_segment_map_register_displaced(const void* block, mi_segment_t* segment
       break;
     }
   }
-  pthread_mutex_unlock(&mi_displaced_lock);
+  mi_unlock(&mi_displaced_lock);
   if (!ok) _mi_warning_message("too many huge blocks with an offset alignment (%d)", MI_DISPLACED_MAX);
   return ok;
 }
 
 void _mi_segment_map_unregister_displaced(const void* block) {
-  pthread_mutex_lock(&mi_displaced_lock);
+  mi_lock(&mi_displaced_lock);
   for (size_t i = 0; i < MI_DISPLACED_MAX; i++) {
     if (mi_displaced[i].block == block) {
       mi_displaced[i] = (mi_displaced_t){NULL, NULL};
@@ -72,20 +72,20 @@ void _mi_segment_map_unregister_displaced(const void* block) {
       break;
     }
   }
-  pthread_mutex_unlock(&mi_displaced_lock);
+  mi_unlock(&mi_displaced_lock);
 }
 
 mi_segment_t* _mi_segment_map_displaced_lookup(const void* p) {
   if (mi_atomic_load_relaxed(&mi_displaced_count) == 0) return NULL;
   mi_segment_t* segment = NULL;
-  pthread_mutex_lock(&mi_displaced_lock);
+  mi_lock(&mi_displaced_lock);
   for (size_t i = 0; i < MI_DISPLACED_MAX; i++) {
     if (mi_displaced[i].block == p) {
       segment = mi_displaced[i].segment;
       break;
     }
   }
-  pthread_mutex_unlock(&mi_displaced_lock);
+  mi_unlock(&mi_displaced_lock);
   return segment;
 }
 
@@ -95,8 +95,8 @@ bool mi_is_in_heap_region(const void* p) mi_attr_noexcept {
 }
 
 void _mi_segment_map_fork_lock(bool lock) {
-  if (lock) pthread_mutex_lock(&mi_displaced_lock);
-  else pthread_mutex_unlock(&mi_displaced_lock);
+  if (lock) mi_lock(&mi_displaced_lock);
+  else mi_unlock(&mi_displaced_lock);
 }
 
 // Call `visit` for every live segment (used in a fork child, where no other thread runs).
@@ -114,8 +114,8 @@ void _mi_segment_map_visit(void (*visit)(mi_segment_t* segment, void* arg), void
 // MIMALLOC_DESTROY_ON_EXIT: no segment is ours any more, so a late free of a block is ignored.
 void _mi_segment_map_unsafe_destroy(void) {
   for (size_t i = 0; i < MI_SEGMENT_MAP_BITS / 64; i++) mi_atomic_store_relaxed(&_mi_segment_map[i], 0);
-  pthread_mutex_lock(&mi_displaced_lock);
+  mi_lock(&mi_displaced_lock);
   memset(mi_displaced, 0, sizeof(mi_displaced));
   mi_atomic_store_relaxed(&mi_displaced_count, 0);
-  pthread_mutex_unlock(&mi_displaced_lock);
+  mi_unlock(&mi_displaced_lock);
 }

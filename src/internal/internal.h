@@ -6,6 +6,7 @@
 #define SA_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "../prim/prim.h"
@@ -89,6 +90,31 @@ _Static_assert(MI_PADDING <= MI_MEDIUM_OBJ_SIZE_MAX / 8, "the padded 64 KiB clas
 // check includes the pointer itself: the start of a block handed out.
 #define MI_FREE_CHECKED   (SA_DEBUG >= 1 || SA_SECURE >= 3)
 #define MI_CHECK_POINTERS (SA_DEBUG >= 1 || SA_SECURE >= 4)
+
+/* ---------------------------------------------------------------------------------------------
+   Locks. Every allocator lock is taken through these, which count the locks the calling thread
+   holds. While it holds any, messages are held back and printed when it lets go of the last one
+   (options.c), so an output callback that allocates never runs under an allocator lock (where
+   its allocation could need that very lock).
+--------------------------------------------------------------------------------------------- */
+extern __thread unsigned _mi_locks_held mi_decl_tls;
+extern _Atomic(bool) _mi_messages_held;  // some message waits for its thread's last unlock
+void _mi_messages_release(void) mi_decl_cold;
+
+static inline void mi_locks_enter(void) { _mi_locks_held++; }
+static inline void mi_locks_leave(void) {
+  if (--_mi_locks_held == 0 && mi_unlikely(mi_atomic_load_relaxed(&_mi_messages_held))) {
+    _mi_messages_release();
+  }
+}
+static inline void mi_lock(pthread_mutex_t* lock) {
+  pthread_mutex_lock(lock);
+  mi_locks_enter();
+}
+static inline void mi_unlock(pthread_mutex_t* lock) {
+  pthread_mutex_unlock(lock);
+  mi_locks_leave();
+}
 
 /* ---------------------------------------------------------------------------------------------
    Layer interfaces (bottom to top).
@@ -182,6 +208,7 @@ bool  _mi_heap_delayed_free_partial(mi_heap_t* heap);
 void  _mi_heap_delayed_free_all(mi_heap_t* heap);
 void  _mi_heap_collect_retired(mi_heap_t* heap, bool force);
 bool  _mi_page_is_valid(mi_page_t* page);
+bool  _mi_page_lists_are_consistent(const mi_page_t* page);
 
 // heap.c
 void  _mi_heap_init(mi_heap_t* heap, mi_tld_t* tld, uint8_t tag, bool no_reclaim);
@@ -214,6 +241,8 @@ extern mi_heap_t _mi_heap_empty;
 extern mi_heap_t _mi_heap_main;
 extern __thread mi_heap_t* _mi_heap_default mi_decl_tls;
 mi_heap_t* _mi_heap_default_init(void);   // initialise the thread (and process) if needed
+bool  _mi_thread_is_exiting(void);
+void* _mi_malloc_while_exiting(size_t size, bool zero, size_t huge_alignment, size_t align_offset);
 bool  _mi_process_is_initialized(void);
 extern uintptr_t _mi_process_secret;  // set once at process init (init.c)
 static inline uintptr_t _mi_process_cookie(void) { return _mi_process_secret; }

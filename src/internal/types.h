@@ -196,6 +196,8 @@ typedef struct mi_segment_s {
   bool in_purge_list;
   _Atomic(uint8_t) mask_lock;        // guards the masks above when the background purger runs
   struct mi_segment_s* abandoned_next; // link in the global abandoned list [shared, under lock]
+  bool from_fork;                    // a thread that vanished in a fork() left it: its pages'
+                                     // lists are checked before anyone adopts or visits it
   uint8_t* displaced_block;          // huge block outside this header's frame (see segment-map.c)
   mi_page_t slices[MI_SLICES_PER_SEGMENT + 1];
 } mi_segment_t;
