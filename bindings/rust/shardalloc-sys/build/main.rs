@@ -10,6 +10,7 @@
 //! Uses nothing but the standard library.
 
 mod header;
+mod prefix;
 
 use std::collections::BTreeMap;
 use std::env;
@@ -53,7 +54,20 @@ fn main() {
     write_tables(&api, &out);
 
     let features = Features::from_env();
-    let objects = compile(&features, &src, &include, &out);
+    // The prefix: the Rust declarations link to SHARDALLOC_SYS_SYMBOL_PREFIX + their name.
+    let prefix_header = if features.override_malloc {
+        println!("cargo:rustc-env=SHARDALLOC_SYS_SYMBOL_PREFIX=");
+        None
+    } else {
+        println!("cargo:rustc-env=SHARDALLOC_SYS_SYMBOL_PREFIX={}", prefix::SYMBOL_PREFIX);
+        let dir = out.join("include");
+        fs::create_dir_all(&dir).expect("cannot create OUT_DIR/include");
+        let path = dir.join("shardalloc-sys-prefix.h");
+        let renamed = prefix::write_header(&[&src, &include], &path);
+        check_prefix_header(&api, &path, renamed);
+        Some(path)
+    };
+    let objects = compile(&features, &src, &include, prefix_header.as_deref(), &out);
     let archive = out.join("libshardalloc.a");
     archive_objects(&objects, &archive);
 
@@ -69,6 +83,28 @@ fn main() {
     // For build scripts of dependents (links = "shardalloc"): DEP_SHARDALLOC_INCLUDE, _ROOT.
     println!("cargo:include={}", include.display());
     println!("cargo:root={}", out.display());
+    // C code of dependents that calls the library: compile it with -include of this header.
+    if let Some(path) = &prefix_header {
+        println!("cargo:prefix_header={}", path.display());
+    }
+}
+
+/// Every function of the headers must be renamed, or its Rust declaration would not link.
+fn check_prefix_header(api: &header::Api, path: &Path, renamed: usize) {
+    let text = fs::read_to_string(path).expect("the prefix header");
+    let missing: Vec<&str> = api
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .filter(|name| !text.contains(&format!("#define {name} {}{name}\n", prefix::SYMBOL_PREFIX)))
+        .collect();
+    if !missing.is_empty() || renamed < api.functions.len() {
+        panic!(
+            "shardalloc-sys: the prefix header {} renames {renamed} names but not {}",
+            path.display(),
+            missing.join(", ")
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -392,7 +428,13 @@ fn watch_tree(dir: &Path) {
     }
 }
 
-fn compile(features: &Features, src: &Path, include: &Path, out: &Path) -> Vec<PathBuf> {
+fn compile(
+    features: &Features,
+    src: &Path,
+    include: &Path,
+    prefix_header: Option<&Path>,
+    out: &Path,
+) -> Vec<PathBuf> {
     watch_tree(src);
     watch_tree(include);
     let (cc, cc_args) = tool("CC", "cc");
@@ -433,6 +475,10 @@ fn compile(features: &Features, src: &Path, include: &Path, out: &Path) -> Vec<P
             .into(),
     );
     flags.extend(features.defines());
+    if let Some(header) = prefix_header {
+        flags.push("-include".into());
+        flags.push(header.display().to_string());
+    }
     flags.push(format!("-I{}", include.display()));
     flags.push(format!("-I{}", src.display()));
 

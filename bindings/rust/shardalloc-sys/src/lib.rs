@@ -43,6 +43,22 @@
 #![no_std]
 #![allow(non_camel_case_types, non_upper_case_globals)]
 
+/// Declares C functions of the library under their C names, each linked to the symbol
+/// [`SYMBOL_PREFIX`] + name that the build script's library exports.
+macro_rules! c_functions {
+    ($(extern $abi:tt {
+        $($(#[$attr:meta])* pub fn $name:ident($($params:tt)*) $(-> $ret:ty)?;)*
+    })*) => {
+        $(extern $abi {
+            $(
+                $(#[$attr])*
+                #[link_name = concat!(env!("SHARDALLOC_SYS_SYMBOL_PREFIX"), stringify!($name))]
+                pub fn $name($($params)*) $(-> $ret)?;
+            )*
+        })*
+    };
+}
+
 pub mod aligned;
 pub mod arena;
 pub mod basic;
@@ -75,3 +91,10 @@ pub const SHARDALLOC_VERSION_PATCH: c_int = 0;
 pub const MI_MALLOC_VERSION: c_int = 100;
 /// shardalloc's name for [`MI_MALLOC_VERSION`].
 pub const SHARDALLOC_VERSION: c_int = MI_MALLOC_VERSION;
+
+/// What the symbols of the C library built by this crate start with: `"sa_rs_"`, so that
+/// `mi_malloc` is linked as `sa_rs_mi_malloc` and a program may also link another copy of the
+/// mimalloc API under the plain names (libmimalloc-sys, say); `""` with the `override` feature,
+/// whose library is the process's malloc and exports the plain `mi_*` names too. The functions
+/// here keep their C names in Rust either way.
+pub const SYMBOL_PREFIX: &str = env!("SHARDALLOC_SYS_SYMBOL_PREFIX");
