@@ -1,6 +1,8 @@
 //! Build script of shardalloc-sys: compiles the C library from `csrc/` into `libshardalloc.a` in
 //! OUT_DIR with the C compiler and archiver (`CC`, `CFLAGS`, `AR` as the `cc` crate reads them,
-//! else `cc` and `ar`) and links it. On the way it reads the public headers and
+//! else `cc` and `ar`) and links it. It stops with one line on a target the library does not
+//! support; unless the `override` feature is on, every global symbol of the library gets the
+//! prefix `sa_rs_` (prefix.rs). On the way it reads the public headers and
 //!   - fails the build when an option constant or version number declared in `src/` differs
 //!     from the C header (enum `mi_option_t`, `#define`s);
 //!   - writes `c_api.rs` and `symbols.rs` to OUT_DIR: every C function, function type and
@@ -31,7 +33,29 @@ const DEFINES: [&str; 7] = [
     "MI_STATS_BIN_HUGE",
 ];
 
+/// The targets the C library supports (its platform layer, src/prim/, is Linux's; the thread id
+/// and the size constants assume 64-bit x86_64 or aarch64).
+const SUPPORTED_TARGETS: &str = "x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu, \
+                                 x86_64-unknown-linux-musl, aarch64-unknown-linux-musl";
+
+/// Stops the build with one line on a target the C library does not support, before the C
+/// compiler would fail there with pages of errors.
+fn check_target() {
+    let cfg = |name: &str| env::var(format!("CARGO_CFG_TARGET_{name}")).unwrap_or_default();
+    let (os, arch, env_, width) = (cfg("OS"), cfg("ARCH"), cfg("ENV"), cfg("POINTER_WIDTH"));
+    let supported = os == "linux"
+        && (arch == "x86_64" || arch == "aarch64")
+        && (env_ == "gnu" || env_ == "musl")
+        && width == "64";
+    if !supported {
+        let target = env::var("TARGET").unwrap_or_default();
+        eprintln!("shardalloc-sys: target {target} is not supported; supported: {SUPPORTED_TARGETS}");
+        std::process::exit(1);
+    }
+}
+
 fn main() {
+    check_target();
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     let csrc = manifest.join("csrc");
@@ -83,6 +107,9 @@ fn main() {
     // For build scripts of dependents (links = "shardalloc"): DEP_SHARDALLOC_INCLUDE, _ROOT.
     println!("cargo:include={}", include.display());
     println!("cargo:root={}", out.display());
+    if features.asm {
+        println!("cargo:asm_dir={}", out.join("obj").display());
+    }
     // C code of dependents that calls the library: compile it with -include of this header.
     if let Some(path) = &prefix_header {
         println!("cargo:prefix_header={}", path.display());
@@ -325,6 +352,8 @@ fn write_if_changed(path: &Path, text: &str) {
 // ------------------------------------------------------------------------------------------
 // Compiling
 
+/// The features that change the C compile. (`local-dynamic-tls` and `skip-collect-on-exit` turn
+/// on their underscore forms; `extended` and `arena` change nothing: every declaration is there.)
 struct Features {
     secure: bool,
     debug: bool,
@@ -332,18 +361,23 @@ struct Features {
     override_malloc: bool,
     no_thp: bool,
     skip_collect_on_exit: bool,
+    /// keep each file's assembly (`-save-temps=obj`: OUT_DIR/obj/NAME.s, and NAME.i)
+    asm: bool,
 }
 
 impl Features {
     fn from_env() -> Self {
         let on = |name: &str| env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
+        // debug_in_debug: the debug C build only where the Rust code has debug assertions
+        let debug_assertions = env::var_os("CARGO_CFG_DEBUG_ASSERTIONS").is_some();
         Features {
             secure: on("SECURE"),
-            debug: on("DEBUG"),
+            debug: on("DEBUG") || (on("DEBUG_IN_DEBUG") && debug_assertions),
             local_dynamic_tls: on("LOCAL_DYNAMIC_TLS"),
             override_malloc: on("OVERRIDE"),
             no_thp: on("NO_THP"),
             skip_collect_on_exit: on("SKIP_COLLECT_ON_EXIT"),
+            asm: on("ASM"),
         }
     }
 
@@ -475,6 +509,9 @@ fn compile(
             .into(),
     );
     flags.extend(features.defines());
+    if features.asm {
+        flags.push("-save-temps=obj".into());
+    }
     if let Some(header) = prefix_header {
         flags.push("-include".into());
         flags.push(header.display().to_string());
