@@ -103,7 +103,11 @@ fn main() {
     } else {
         println!("cargo:rustc-link-lib=static=shardalloc");
     }
+    // What the C library needs, named also for #![no_std] programs (std links them otherwise):
+    // threads, dlsym (alloc-new.c; in libc since glibc 2.34) and libc.
     println!("cargo:rustc-link-lib=pthread");
+    println!("cargo:rustc-link-lib=dl");
+    println!("cargo:rustc-link-lib=c");
     // For build scripts of dependents (links = "shardalloc"): DEP_SHARDALLOC_INCLUDE, _ROOT.
     println!("cargo:include={}", include.display());
     println!("cargo:root={}", out.display());
