@@ -8,14 +8,15 @@
 #    miss a new directory).
 # 3. The sys crate's archive, unpacked into a temporary directory outside the repository, builds
 #    and passes its header and symbol tests there.
-# Needs cargo and tar; uses CARGO_TARGET_DIR (default: target/ here).
+# Needs cargo and tar; uses CARGO (default cargo) and CARGO_TARGET_DIR (default: target/ here).
 set -euo pipefail
 cd "$(dirname "$0")"
 here=$(pwd)
 repo=$(cd ../.. && pwd)
 target=${CARGO_TARGET_DIR:-$here/target}
+cargo=${CARGO:-cargo}
 
-v=$(cargo --version | awk '{print $2}')
+v=$($cargo --version | awk '{print $2}')
 if [ "$(printf '%s\n%s\n' 1.90 "$v" | sort -V | head -n1)" != 1.90 ]; then
   echo "check-package: SKIPPED: cargo $v cannot verify packages that depend on each other (1.90+)"
   exit 0
@@ -24,7 +25,7 @@ fi
 echo "check-package: cargo package --offline -p shardalloc-sys -p shardalloc"
 rm -rf "$target/package"
 # (the warning that the manifests name no license is left out: the project has not chosen one)
-cargo package --offline --allow-dirty -p shardalloc-sys -p shardalloc 2>&1 |
+$cargo package --offline --allow-dirty -p shardalloc-sys -p shardalloc 2>&1 |
   { grep -v -e 'manifest has no license' -e '^  |$' -e '^  = note: see https://doc.rust-lang' || true; }
 crate="$target/package/shardalloc-sys-0.1.0.crate"
 [ -f "$crate" ] && [ -f "$target/package/shardalloc-0.1.0.crate" ] || {
@@ -50,6 +51,6 @@ trap 'rm -rf "$tmp"' EXIT
 tar xzf "$crate" -C "$tmp"
 echo "check-package: the unpacked archive builds and tests on its own ($tmp)"
 (cd "$tmp/shardalloc-sys-0.1.0" &&
-  CARGO_TARGET_DIR="$tmp/target" cargo test --offline --test header --test symbols 2>&1 |
+  CARGO_TARGET_DIR="$tmp/target" $cargo test --offline --test header --test symbols 2>&1 |
   { grep -E '^(test |error)|test result|panicked' || true; })
 echo "check-package: ok"

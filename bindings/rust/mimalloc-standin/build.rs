@@ -7,7 +7,8 @@ use std::process::Command;
 
 fn run(cmd: &mut Command) {
     let shown = format!("{cmd:?}");
-    let status = cmd.status().unwrap_or_else(|e| panic!("mimalloc-standin: cannot run {shown}: {e}"));
+    let status =
+        cmd.status().unwrap_or_else(|e| panic!("mimalloc-standin: cannot run {shown}: {e}"));
     assert!(status.success(), "mimalloc-standin: {shown} failed ({status})");
 }
 
