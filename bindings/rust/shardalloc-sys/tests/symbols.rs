@@ -12,6 +12,7 @@ use std::process::Command;
 
 use shardalloc_sys::*;
 
+#[allow(clippy::type_complexity)]
 mod c_api {
     include!(concat!(env!("OUT_DIR"), "/c_api.rs"));
 }

@@ -73,7 +73,7 @@ fn safe_setters_refuse_what_is_unsafe() {
     assert!(options::is_enabled(Opt::DestroyOnExit));
     options::disable(Opt::DestroyOnExit);
     assert!(!options::is_enabled(Opt::DestroyOnExit));
-    assert!(refused.unwrap_err().to_string().contains("destroy_on_exit"));
+    assert!(SetError::Unsafe(Opt::DestroyOnExit).to_string().contains("destroy_on_exit"));
 
     // values outside i32 are refused by every safe setter, for every option
     let before = options::get(Opt::PurgeDelay);
