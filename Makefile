@@ -28,15 +28,18 @@ test-debug:
 	cmake --build $(DEBUG_BUILD) -j $(JOBS)
 	cd $(DEBUG_BUILD) && ctest --output-on-failure --no-label-summary -j $(JOBS)
 
-# The Rust crates (bindings/rust/: shardalloc-sys builds the C library itself, no CMake): the
-# workspace's tests, doctests and examples in debug and --release, then the sys crate with the
-# features that change the C compile (each test checks its feature reached it), then with the
-# malloc override. Needs cargo and rustc >= RUST_MIN; without them the step is skipped with a
-# message (.ci/run installs Debian's cargo-web when cargo is missing). Target dir: RUST_TARGET.
+# The Rust crates (bindings/rust/: shardalloc-sys builds the C library itself, no CMake):
+# bindings/rust/test-all.sh runs the workspace's tests, doctests and examples in debug and
+# --release, the sys crate with the features that change the C compile (each test checks its
+# feature reached it), the malloc override, the link beside a plain-named mi_* copy (and its
+# failure with override), an unsupported target's one-line error, the #![no_std] program, the
+# packages (check-package.sh) and a short round of the bench example. Needs cargo and rustc >=
+# RUST_MIN; without them the step is skipped with a message (.ci/run installs Debian's cargo-web
+# when cargo is missing). Target dir: RUST_TARGET.
 CARGO       ?= cargo
 RUST_MIN    ?= 1.71
 RUST_TARGET ?= $(CURDIR)/bindings/rust/target
-RUST_SYS_FEATURES ?= secure,debug,local_dynamic_tls,no_thp,skip_collect_on_exit
+RUST_SYS_FEATURES ?= secure,debug_in_debug,local-dynamic-tls,no_thp,skip-collect-on-exit,asm,extended,arena
 
 test-rust:
 	@v=$$($(CARGO) --version 2>/dev/null | awk '{print $$2}'); \
@@ -45,13 +48,8 @@ test-rust:
 	if [ "$$(printf '%s\n%s\n' "$(RUST_MIN)" "$$v" | sort -V | head -n1)" != "$(RUST_MIN)" ]; then \
 	  echo "test-rust: SKIPPED: cargo $$v is older than $(RUST_MIN) (Debian 12: cargo-web)"; \
 	  exit 0; fi; \
-	set -e; cd bindings/rust; export CARGO_TARGET_DIR="$(RUST_TARGET)"; \
-	echo "test-rust: cargo $$v: debug"; $(CARGO) test --offline --workspace; \
-	echo "test-rust: --release"; $(CARGO) test --offline --workspace --release; \
-	echo "test-rust: shardalloc-sys --features $(RUST_SYS_FEATURES)"; \
-	$(CARGO) test --offline -p shardalloc-sys --features $(RUST_SYS_FEATURES); \
-	echo "test-rust: --features override"; \
-	$(CARGO) test --offline --workspace --features shardalloc/override
+	CARGO="$(CARGO)" CARGO_TARGET_DIR="$(RUST_TARGET)" RUST_SYS_FEATURES="$(RUST_SYS_FEATURES)" \
+	  bash bindings/rust/test-all.sh
 
 # The real-program tests only (label real, test/real/; docs/real-programs.md): Release build, then
 # each installed program plainly and preloaded, outputs compared; prints the report of times and
