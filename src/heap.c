@@ -357,7 +357,7 @@ void _mi_heap_unsafe_destroy_all(void) {
 /* ---------------------------------------------------------------------------------------------
    Visiting blocks
 --------------------------------------------------------------------------------------------- */
-#define MI_VISIT_MAX_BLOCKS (MI_SMALL_PAGE_SIZE / MI_GRANULE_SIZE)  // blocks in the densest page
+#define MI_VISIT_MAX_BLOCKS MI_PAGE_BLOCKS_MAX  // blocks in the densest page
 
 // Call the visitor for every live block of the page: all blocks handed out minus the free ones.
 static bool mi_page_visit_blocks(mi_page_t* page, const mi_heap_area_t* area, const mi_visit_t* v) {

@@ -74,7 +74,7 @@ static void mi_page_extend_free(mi_heap_t* heap, mi_page_t* page) {
   // below this): a fork() that catches this thread here leaves the child either the page as it
   // was or the whole list (and the child checks the lists of such pages before using them).
   atomic_signal_fence(memory_order_seq_cst);
-  page->capacity += (uint32_t)extend;
+  page->capacity += (uint16_t)extend;
   page->free = head;
   page->free_is_zero = page->is_zero_init;  // fresh blocks are zero apart from their link
   heap->tld->stats.pages_extended++;
@@ -91,16 +91,18 @@ static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
            : 0);
   const size_t area =
       (page->is_huge ? block_size : page->slice_count * MI_SLICE_SIZE - MI_PAGE_GUARD);
-  page->reserved = (uint32_t)(page->is_huge ? 1 : area / block_size);
+  page->reserved = (uint16_t)(page->is_huge ? 1 : area / block_size);
   page->capacity = 0;
   page->used = 0;
   page->free = NULL;
   page->local_free = NULL;
-  mi_atomic_store_relaxed(&page->flags, 0);
+  mi_atomic_store_relaxed(&page->xowner, heap->thread_id);  // (no flags)
   page->retire_expire = 0;
   page->heap_tag = heap->tag;
+#if SA_SECURE >= 3
   page->keys[0] = _mi_heap_random_next(heap);
   page->keys[1] = _mi_heap_random_next(heap);
+#endif
   page->next = page->prev = NULL;
   mi_atomic_store_relaxed(&page->xthread_free, mi_tf_make(NULL, MI_NO_DELAYED_FREE));
   mi_page_set_heap(page, heap);
@@ -136,7 +138,7 @@ static void mi_page_thread_free_collect(mi_page_t* page) {
   }
   mi_block_set_next(page, tail, page->local_free);
   page->local_free = head;
-  page->used -= (uint32_t)count;
+  page->used -= (uint16_t)count;
 }
 
 void _mi_page_free_collect(mi_page_t* page, bool force) {
@@ -196,14 +198,19 @@ static bool mi_page_to_full(mi_page_t* page, mi_page_queue_t* pq) {
   return true;
 }
 
-// A block of a full page was freed: back to its size queue (at the front: it has room).
+/* A block of a full page was freed: the page goes back to its size queue, at the end. At the
+   front it would serve the very next malloc with its one free block and be full again at once: a
+   queue move and a slow path for every block freed into it. At the end it is reached when the
+   pages before it are used up, by which time more of its blocks are free.
+   The page stays armed for delayed frees: the next remote free into it still goes through the
+   heap's delayed list (the block stays counted in `used` until the owner takes it, so the page
+   cannot go away meanwhile), which disarms it. Leaving it armed saves an atomic update here. */
 void _mi_page_unfull(mi_page_t* page) {
   mi_assert_internal(mi_page_is_in_full(page));
   mi_heap_t* heap = mi_page_heap(page);
   mi_assert_expensive(_mi_page_is_valid(page));
-  _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, false);
   _mi_page_queue_remove(heap, &heap->pages[MI_BIN_FULL], page);
-  _mi_page_queue_push(heap, _mi_heap_page_queue_of(heap, page), page);
+  _mi_page_queue_push_back(heap, _mi_heap_page_queue_of(heap, page), page);
 }
 
 bool _mi_heap_delayed_free_partial(mi_heap_t* heap) {
@@ -322,6 +329,7 @@ void _mi_page_abandon(mi_page_t* page, mi_page_queue_t* pq) {
   _mi_page_queue_remove(heap, pq, page);
   heap->tld->stats.pages.current--;
   mi_page_set_heap(page, NULL);
+  mi_page_set_owner(page, 0);  // every free into it is a remote one from now on
   _mi_segment_page_abandon(page, &heap->tld->segments);
 }
 
@@ -331,6 +339,7 @@ void _mi_page_reclaim(mi_heap_t* heap, mi_page_t* page) {
   mi_page_set_heap(page, heap);
   page->heap_tag = heap->tag;
   _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, true);
+  mi_page_set_owner(page, heap->thread_id);
   _mi_page_free_collect(page, false);
   mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
   _mi_page_queue_push_back(heap, pq, page);
@@ -512,7 +521,7 @@ static size_t mi_page_list_count(const mi_page_t* page, const mi_block_t* list, 
   const uint8_t* const start = mi_page_start(page);
   const size_t span = (size_t)page->capacity * bsize;
   size_t n = 0;
-  for (const mi_block_t* prev = NULL; list != NULL; prev = list, list = mi_block_nextx(page->keys, list)) {
+  for (const mi_block_t* prev = NULL; list != NULL; prev = list, list = mi_block_nextx(mi_page_keys(page), list)) {
     const size_t diff = (size_t)((const uint8_t*)list - start);  // huge if list < start
     if (diff >= span || diff % bsize != 0 || ++n > page->capacity) {
       if (report) {

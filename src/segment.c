@@ -695,7 +695,7 @@ static void mi_segment_page_clear(mi_segment_t* segment, mi_page_t* page) {
 #endif
   page->free = page->local_free = NULL;
   page->used = page->capacity = page->reserved = 0;
-  mi_atomic_store_relaxed(&page->flags, 0);
+  mi_atomic_store_relaxed(&page->xowner, 0);
   mi_atomic_store_relaxed(&page->xthread_free, 0);
   mi_atomic_store_relaxed(&page->xheap, 0);
   segment->used--;
@@ -937,6 +937,7 @@ static void mi_page_fork_child_detach(mi_page_t* page, bool owned) {
   if (!owned) {
     page->next = page->prev = NULL;
     mi_page_set_flag(page, MI_PAGE_IN_FULL, false);  // has_aligned stays: interior pointers live on
+    mi_page_set_owner(page, 0);
     mi_atomic_store_relaxed(&page->xheap, 0);
     mi_atomic_store_relaxed(&page->xthread_free, mi_tf_set_delayed(tf, MI_NEVER_DELAYED_FREE));
   } else if (mi_tf_delayed(tf) == MI_DELAYED_FREEING) {
@@ -1034,6 +1035,10 @@ static void mi_segment_fork_child(mi_segment_t* segment, void* arg) {
   const bool owned = (owner == self);
   if (!owned && !mi_segment_fork_is_consistent(segment)) {
     mi_atomic_store_relaxed(&segment->thread_id, MI_THREAD_ID_QUARANTINE);
+    // No page of it may look owned to a thread of the child that happens to get the vanished
+    // owner's id: every descriptor, whatever the (untrusted) page structure says.
+    const size_t count = (segment->kind == MI_SEGMENT_HUGE ? 1 : MI_SLICES_PER_SEGMENT);
+    for (size_t i = 0; i < count; i++) mi_page_set_owner(&segment->slices[i], 0);
     return;  // (the forking thread cannot have been mid-update: it was calling fork)
   }
   mi_page_t* const end = mi_segment_slices_end(segment);

@@ -159,7 +159,8 @@ void  _mi_heap_unsafe_destroy_all(void);     // likewise: the calling thread's h
 // The map covers the 47-bit user address space; the index is masked, not bounds-checked, so the
 // frame just below 2^47 (where NULL - 1 lands) is never given to a segment.
 #define MI_SEGMENT_MAP_BITS   ((size_t)1 << (47 - MI_SEGMENT_SHIFT))
-extern _Atomic(uint64_t) _mi_segment_map[MI_SEGMENT_MAP_BITS / 64];
+extern _Atomic(uint64_t) _mi_segment_map[MI_SEGMENT_MAP_BITS / 64];  // (for walks)
+extern _Atomic(uint8_t) _mi_segment_map_live[MI_SEGMENT_MAP_BITS];     // (for the free path)
 bool _mi_segment_map_allocated_at(const mi_segment_t* segment);
 void _mi_segment_map_freed_at(const mi_segment_t* segment);
 bool _mi_segment_map_register_displaced(const void* block, mi_segment_t* segment);
@@ -336,8 +337,7 @@ static inline mi_segment_t* _mi_ptr_segment(const void* p) {
 // Is `segment` a live shardalloc segment? False for NULL and for any foreign pointer.
 static inline bool _mi_segment_map_contains(const mi_segment_t* segment) {
   const size_t index = ((uintptr_t)segment >> MI_SEGMENT_SHIFT) & (MI_SEGMENT_MAP_BITS - 1);
-  const uint64_t bits = mi_atomic_load_relaxed(&_mi_segment_map[index / 64]);
-  return ((bits >> (index % 64)) & 1) != 0;
+  return mi_atomic_load_relaxed(&_mi_segment_map_live[index]) != 0;
 }
 
 static inline mi_segment_t* _mi_page_segment(const mi_page_t* page) {
@@ -382,8 +382,17 @@ static inline void mi_page_set_heap(mi_page_t* page, mi_heap_t* heap) {
   mi_atomic_store_release(&page->xheap, (uintptr_t)heap);
 }
 
-static inline uint8_t mi_page_flags(const mi_page_t* page) {
-  return mi_atomic_load_relaxed(&((mi_page_t*)page)->flags);
+static inline uintptr_t mi_page_flags(const mi_page_t* page) {
+  return mi_atomic_load_relaxed(&((mi_page_t*)page)->xowner) & MI_PAGE_FLAGS_MASK;
+}
+// The thread that owns the page (0: abandoned, or not in use).
+static inline mi_threadid_t mi_page_owner(const mi_page_t* page) {
+  return mi_atomic_load_relaxed(&((mi_page_t*)page)->xowner) & ~MI_PAGE_FLAGS_MASK;
+}
+// The page changes hands (init, abandon, adoption, fork); its flags stay.
+static inline void mi_page_set_owner(mi_page_t* page, mi_threadid_t owner) {
+  const uintptr_t flags = mi_page_flags(page);
+  mi_atomic_store_relaxed(&page->xowner, owner | flags);
 }
 static inline bool mi_page_is_in_full(const mi_page_t* page) {
   return (mi_page_flags(page) & MI_PAGE_IN_FULL) != 0;
@@ -392,9 +401,9 @@ static inline bool mi_page_has_aligned(const mi_page_t* page) {
   return (mi_page_flags(page) & MI_PAGE_HAS_ALIGNED) != 0;
 }
 // Owner only: a plain read-modify-write is enough, others only read.
-static inline void mi_page_set_flag(mi_page_t* page, uint8_t flag, bool on) {
-  const uint8_t f = mi_page_flags(page);
-  mi_atomic_store_relaxed(&page->flags, (uint8_t)(on ? (f | flag) : (f & ~flag)));
+static inline void mi_page_set_flag(mi_page_t* page, uintptr_t flag, bool on) {
+  const uintptr_t w = mi_atomic_load_relaxed(&page->xowner);
+  mi_atomic_store_relaxed(&page->xowner, on ? (w | flag) : (w & ~flag));
 }
 
 static inline mi_page_queue_t* _mi_heap_page_queue_of(mi_heap_t* heap, const mi_page_t* page) {
@@ -441,6 +450,13 @@ static inline uintptr_t mi_word_load(const void* p) {
 }
 static inline void mi_word_store(void* p, uintptr_t w) { memcpy(p, &w, sizeof(w)); }
 
+// The keys a page's lists are encoded with (secure builds), NULL otherwise.
+#if SA_SECURE >= 3
+#define mi_page_keys(page) ((page)->keys)
+#else
+#define mi_page_keys(page) ((void)(page), (const uintptr_t*)NULL)
+#endif
+
 // (Memory checkers: a free block is inaccessible but for the moment its link is read or written.)
 static inline mi_block_t* mi_block_nextx(const uintptr_t* keys, const mi_block_t* block) {
   mi_track_mem_defined(block, sizeof(mi_block_t));
@@ -485,14 +501,14 @@ static inline bool mi_page_is_block_or_null(const mi_page_t* page, const void* p
 
 static inline mi_block_t* mi_block_next(const mi_page_t* page, const mi_block_t* block) {
 #if SA_SECURE >= 3
-  mi_block_t* next = mi_block_nextx(page->keys, block);
+  mi_block_t* next = mi_block_nextx(mi_page_keys(page), block);
   if (mi_unlikely(!mi_page_is_block_or_null(page, next))) {
     _mi_secure_bad_link(page, block, next);  // does not return unless a handler is registered
     return NULL;
   }
   return next;
 #else
-  return mi_block_nextx(page->keys, block);
+  return mi_block_nextx(mi_page_keys(page), block);
 #endif
 }
 
@@ -543,7 +559,7 @@ static mi_decl_always_inline bool mi_free_check_local(const mi_segment_t* segmen
 
 static inline void mi_block_set_next(const mi_page_t* page, mi_block_t* block,
                                      const mi_block_t* next) {
-  mi_block_set_nextx(page->keys, block, next);
+  mi_block_set_nextx(mi_page_keys(page), block, next);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -586,7 +602,7 @@ static mi_decl_always_inline void* _mi_page_malloc_zero(mi_heap_t* heap, mi_page
   mi_block_t* const block = page->free;
   if (mi_unlikely(block == NULL)) return _mi_malloc_generic(heap, size, zero, 0, 0);
 #if SA_SECURE >= 3
-  mi_block_t* const next = mi_block_nextx(page->keys, block);
+  mi_block_t* const next = mi_block_nextx(mi_page_keys(page), block);
   if (mi_unlikely(!mi_page_is_block_or_null(page, next))) {
     return _mi_page_malloc_bad_link(heap, page, size, zero);  // (a tail call: no frame here)
   }
@@ -641,8 +657,9 @@ static mi_decl_always_inline void mi_free_inline(void* p) {
   _mi_free_generic(segment, page, p);  // debug builds check every pointer there first
   return;
 #endif
-  if (mi_likely(_mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id) &&
-                mi_page_flags(page) == 0 && mi_free_check_local(segment, page, p))) {
+  // (owned by this thread, not full, no aligned blocks: one compare)
+  if (mi_likely(mi_atomic_load_relaxed(&page->xowner) == _mi_thread_id() &&
+                mi_free_check_local(segment, page, p))) {
     mi_block_t* const block = (mi_block_t*)p;
 #if SA_SECURE >= 4
     mi_block_canary_write(page, block, mi_block_canary_freed(page, block));
