@@ -146,7 +146,12 @@ SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # The main job: every workload of bench/ under shardalloc and each allocator installed, the very
 # same binary with LD_PRELOAD, interleaved, medians; table, CSV and charts in bench/results/.
+# First bench/peers.sh installs the peers (and gnuplot) that are missing when it can (root, or
+# passwordless sudo, and apt-get), saying so; else it prints the command and stops.
+# BENCH_ALLOW_MISSING=1: no check, compare with the allocators found.
+BENCH_ALLOW_MISSING ?= 0
 bench: all
+	@[ "$(BENCH_ALLOW_MISSING)" = 1 ] || sh bench/peers.sh $(PYTHON3) $(BENCH_ARGS)
 	$(PYTHON3) bench/run.py $(BENCH_ARGS)
 
 # The peer allocators (Debian packages), gnuplot for the charts, valgrind for bench-instr.
