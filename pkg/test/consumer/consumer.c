@@ -25,10 +25,11 @@ int main(int argc, char** argv) {
   if (dladdr(dlsym(RTLD_DEFAULT, "malloc"), &info) != 0 && info.dli_fname != NULL) {
     from = info.dli_fname;
   }
-  printf("consumer: shardalloc %d.%d.%d headers, library version %d, secure level %d, "
-         "malloc from %s\n",
-         SHARDALLOC_VERSION_MAJOR, SHARDALLOC_VERSION_MINOR, SHARDALLOC_VERSION_PATCH,
-         mi_version(), shardalloc_build_secure_level(), from);
+  printf(
+      "consumer: shardalloc %d.%d.%d headers, library version %d, secure level %d, "
+      "malloc from %s\n",
+      SHARDALLOC_VERSION_MAJOR, SHARDALLOC_VERSION_MINOR, SHARDALLOC_VERSION_PATCH, mi_version(),
+      shardalloc_build_secure_level(), from);
   check(mi_version() == SHARDALLOC_VERSION, "the library's version is the headers'");
   check(shardalloc_build_overrides_malloc(), "the library replaces malloc");
   char* p = malloc(100);
