@@ -28,7 +28,8 @@ ensure() {
   what=$1
   shift
   if ! command -v apt-get >/dev/null 2>&1; then
-    say "missing $what: $*; there is no apt-get here to install them: install them by other means," \
+    say "missing $what: $*; there is no apt-get here to install them:" \
+        "install them by other means," \
         "or run make bench BENCH_ALLOW_MISSING=1 to compare with what is found"
     exit 1
   fi
@@ -41,12 +42,14 @@ ensure() {
     say "(or make bench BENCH_ALLOW_MISSING=1 to compare with the allocators found)"
     exit 1
   fi
-  say "installing the missing $what: $* (${root:+$root }apt-get install -y $*)"
+  say "installing the missing $what: $*" \
+      "(${root:+$root }apt-get install -y --no-install-recommends $*)"
   # Package lists may be missing or stale on a fresh machine: update them when the first try fails.
-  $root env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" ||
+  # No recommends: gnuplot-nox's would bring groff, ghostscript and imagemagick (40 packages).
+  $root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" ||
     { say "updating the package lists (apt-get update) and trying again" &&
       $root apt-get update &&
-      $root env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"; } ||
+      $root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"; } ||
     { say "apt-get could not install $*; install them, then make bench again"; exit 1; }
   say "installed $*"
 }

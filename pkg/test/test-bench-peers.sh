@@ -32,7 +32,7 @@ cat >"$tmp/apt-get" <<'EOF'
 echo "apt-get $*" >>"$STATE/apt.log"
 [ "$1" = update ] && { rm -f "$STATE/stale"; exit 0; }
 [ -e "$STATE/stale" ] || [ -e "$STATE/broken" ] && exit 100
-shift 2  # install -y
+shift 3  # install -y --no-install-recommends
 for p in "$@"; do
   [ -e "$STATE/sticky" ] || sed -i "/^$p\$/d" "$STATE/missing"
   [ "$p" = gnuplot-nox ] && ln -sf /bin/true "$(dirname "$0")/gnuplot"
@@ -96,7 +96,7 @@ check "run.py --list gets the arguments" has "--list --quick" "$(cat "$tmp/state
 case_ "root" 0 apt-get missing=libtbbmalloc2 missing=libjemalloc2 -- --allocators glibc,jemalloc
 check "exit 0" [ "$rc" -eq 0 ]
 check "apt-get installs the missing peers and gnuplot-nox" \
-  [ "$log" = "apt-get install -y libtbbmalloc2 libjemalloc2 gnuplot-nox" ]
+  [ "$log" = "apt-get install -y --no-install-recommends libtbbmalloc2 libjemalloc2 gnuplot-nox" ]
 check "says what it installs" \
   has "bench: installing the missing benchmark peers: libtbbmalloc2 libjemalloc2 gnuplot-nox" "$out"
 check "says they are installed" has "bench: installed libtbbmalloc2 libjemalloc2 gnuplot-nox" "$out"
@@ -105,8 +105,9 @@ check "run.py --list gets --allocators" has "--allocators glibc,jemalloc" "$(cat
 case_ "passwordless sudo" 1000 apt-get sudo sudo-nopasswd gnuplot missing=libmimalloc2.0 --
 check "exit 0" [ "$rc" -eq 0 ]
 check "apt-get through sudo -n" \
-  has "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y libmimalloc2.0" "$(cat "$tmp/state/sudo.log")"
-check "says so" has "(sudo -n apt-get install -y libmimalloc2.0)" "$out"
+  has "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmimalloc2.0" \
+  "$(cat "$tmp/state/sudo.log")"
+check "says so" has "(sudo -n apt-get install -y --no-install-recommends libmimalloc2.0)" "$out"
 
 case_ "sudo asks a password" 1000 apt-get sudo gnuplot missing=libmimalloc2.0 --
 check "exit 1 (stops before the benchmarks)" [ "$rc" -eq 1 ]
@@ -122,9 +123,9 @@ check "names the way round it" has "BENCH_ALLOW_MISSING=1" "$out"
 
 case_ "stale package lists" 0 apt-get gnuplot stale missing=libtbbmalloc2 --
 check "exit 0" [ "$rc" -eq 0 ]
-check "install, update, install" [ "$log" = "apt-get install -y libtbbmalloc2
+check "install, update, install" [ "$log" = "apt-get install -y --no-install-recommends libtbbmalloc2
 apt-get update
-apt-get install -y libtbbmalloc2" ]
+apt-get install -y --no-install-recommends libtbbmalloc2" ]
 
 case_ "install fails" 0 apt-get gnuplot broken missing=libtbbmalloc2 --
 check "exit 1" [ "$rc" -eq 1 ]
