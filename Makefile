@@ -144,7 +144,12 @@ SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # The main job: every workload of bench/ under shardalloc and each allocator installed, the very
 # same binary with LD_PRELOAD, interleaved, medians; table, CSV and charts in bench/results/.
+# First bench/peers.sh installs the peers (and gnuplot) that are missing when it can (root, or
+# passwordless sudo, and apt-get), saying so; else it prints the command and stops.
+# BENCH_ALLOW_MISSING=1: no check, compare with the allocators found.
+BENCH_ALLOW_MISSING ?= 0
 bench: all
+	@[ "$(BENCH_ALLOW_MISSING)" = 1 ] || sh bench/peers.sh $(PYTHON3) $(BENCH_ARGS)
 	$(PYTHON3) bench/run.py $(BENCH_ARGS)
 
 # The peer allocators (Debian packages), gnuplot for the charts, valgrind for bench-instr.
@@ -180,9 +185,21 @@ bench-real: all
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
+# Debian packages (pkg/deb.sh): libshardalloc0, libshardalloc-dev and shardalloc (the launcher)
+# built with dpkg-deb into $(DEB_BUILD)/debs/, checked by lintian when it is installed.
+# test-install: the Release build installed into a temporary prefix and used through pkg-config,
+# find_package and add_subdirectory; then the .debs installed, used and removed (as root).
+DEB_BUILD ?= build-deb
+.PHONY: deb test-install
+deb:
+	JOBS=$(JOBS) bash pkg/deb.sh $(DEB_BUILD)
+
+test-install: all
+	JOBS=$(JOBS) bash pkg/test/test-install.sh $(BUILD) $(DEB_BUILD)
+
 clean:
 	rm -rf $(BUILD) $(DEBUG_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) bindings/rust/target $(VALGRIND_BUILD) \
-	  $(ASAN_BUILD) $(UBSAN_BUILD) $(addprefix build-secure-,$(SECURE_LEVELS))
+	  $(ASAN_BUILD) $(UBSAN_BUILD) $(addprefix build-secure-,$(SECURE_LEVELS)) $(DEB_BUILD)
 
 format:
 	clang-format -i include/*.h src/*.c src/*/*.h src/*/*.c test/*.h test/*/*.c test/*/*.cpp \
