@@ -15,23 +15,26 @@ mi_block_t* _mi_page_ptr_unalign(const mi_page_t* page, const void* p) {
   return (mi_block_t*)((uintptr_t)p - adjust);
 }
 
-// The block p points into: p itself unless the page holds aligned blocks, or p was freed by
-// another thread (which maps it back always: cheap enough, and needs no trust in p). Checked
-// builds return NULL when p is not the start of a block handed out (or, on a page with aligned
-// blocks, inside one); they read only fields that are constant while the page is in use, and
-// `capacity` only for the owner, so other threads can run it too.
-static mi_block_t* mi_block_of(const mi_page_t* page, const void* p, bool is_local) {
+// The block p points into: p itself unless the page holds aligned blocks (has_aligned is set by
+// the owner before any such pointer leaves its thread: the program's hand-over orders the two).
+// So a plain build reads no page field for a block of a page without aligned blocks, and a remote
+// free does not touch the descriptor, which the owner writes all the time. Checked builds return
+// NULL when p is not the start of a block handed out (or, on a page with aligned blocks, inside
+// one); they read only fields that are constant while the page is in use, and `capacity` only
+// for the owner, so other threads can run it too.
+static mi_block_t* mi_block_of(const mi_page_t* page, const void* p, bool is_local,
+                               bool has_aligned) {
 #if MI_CHECK_POINTERS
   if (page->block_size <= 1) return NULL;  // a free span or the segment's info slices
   const size_t diff = (size_t)((const uint8_t*)p - mi_page_start(page));  // huge if p < start
   const size_t blocks = (is_local ? page->capacity : page->reserved);
   if (diff >= blocks * mi_page_block_size(page)) return NULL;
   const size_t offset = mi_page_block_offset(page, diff);
-  // (has_aligned is set by the owner before any such pointer leaves its thread)
-  if (offset != 0 && !mi_page_has_aligned(page)) return NULL;
+  if (offset != 0 && !has_aligned) return NULL;
   return (mi_block_t*)((uintptr_t)p - offset);
 #else
-  return (is_local && !mi_page_has_aligned(page) ? (mi_block_t*)p : _mi_page_ptr_unalign(page, p));
+  (void)is_local;
+  return (!has_aligned ? (mi_block_t*)p : _mi_page_ptr_unalign(page, p));
 #endif
 }
 
@@ -62,11 +65,15 @@ static void mi_free_block_local(mi_page_t* page, mi_block_t* block) {
   mi_push_local(page, block);
 }
 
-// A free from another thread (or into an abandoned page). If the owner armed the page as full,
-// the block goes onto the owner heap's delayed list instead, so the owner learns the page has room.
-static void mi_free_block_mt(mi_page_t* page, mi_block_t* block) {
+// A free from another thread (or into an abandoned page): a push onto the page's thread_free word
+// in the segment's array (plain builds read nothing of the descriptor but in the delayed case).
+// If the owner armed the page as full, the block goes onto the owner heap's delayed list instead,
+// so the owner learns the page has room.
+static void mi_free_block_mt(mi_segment_t* segment, size_t index, mi_page_t* page,
+                             mi_block_t* block) {
   mi_track_block_freed(page, block);
-  uintptr_t tfree = mi_atomic_load_relaxed(&page->xthread_free);
+  _Atomic(uintptr_t)* const word = &segment->page_thread_free[mi_tf_slot(index)];
+  uintptr_t tfree = mi_atomic_load_relaxed(word);
   uintptr_t tfreex;
   bool use_delayed;
   do {
@@ -77,7 +84,7 @@ static void mi_free_block_mt(mi_page_t* page, mi_block_t* block) {
       mi_block_set_next(page, block, mi_tf_block(tfree));
       tfreex = mi_tf_push(tfree, block);
     }
-  } while (!mi_atomic_cas_weak_acq_rel(&page->xthread_free, &tfree, tfreex));
+  } while (!mi_atomic_cas_weak_acq_rel(word, &tfree, tfreex));
   if (mi_likely(!use_delayed)) return;
 
   // While the state is DELAYED_FREEING the owner keeps the heap alive (it waits for us).
@@ -87,11 +94,11 @@ static void mi_free_block_mt(mi_page_t* page, mi_block_t* block) {
   do {
     mi_block_set_nextx(heap->keys, block, dfree);
   } while (!mi_atomic_cas_weak_acq_rel(&heap->thread_delayed_free, &dfree, block));
-  tfree = mi_atomic_load_relaxed(&page->xthread_free);
+  tfree = mi_atomic_load_relaxed(word);
   do {
     mi_assert_internal(mi_tf_delayed(tfree) == MI_DELAYED_FREEING);
     tfreex = mi_tf_set_delayed(tfree, MI_NO_DELAYED_FREE);
-  } while (!mi_atomic_cas_weak_acq_rel(&page->xthread_free, &tfree, tfreex));
+  } while (!mi_atomic_cas_weak_acq_rel(word, &tfree, tfreex));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -157,11 +164,13 @@ static bool mi_secure_check_block(const mi_segment_t* segment, const mi_page_t* 
 }
 #endif
 
-void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
-  (void)segment;  // (the secure checks use it)
-  const mi_threadid_t owner = mi_page_owner(page);
+void _mi_free_generic(mi_segment_t* segment, size_t index, void* p) {
+  mi_page_t* const page = &segment->slices[index];
+  const uintptr_t owner_word = mi_atomic_load_relaxed(&segment->page_owner[index]);
+  const mi_threadid_t owner = owner_word & ~MI_PAGE_FLAGS_MASK;
   const bool is_local = (_mi_thread_id() == owner);
-  mi_block_t* const block = mi_block_of(page, p, is_local);
+  mi_block_t* const block =
+      mi_block_of(page, p, is_local, (owner_word & MI_PAGE_HAS_ALIGNED) != 0);
   if (MI_CHECK_POINTERS && mi_unlikely(block == NULL)) {
     _mi_error_message(EINVAL, "free of an invalid pointer %p", p);
     return;
@@ -175,7 +184,7 @@ void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
   if (is_local) {
     mi_free_block_local(page, block);
   } else {
-    mi_free_block_mt(page, block);
+    mi_free_block_mt(segment, index, page, block);
     // Into an exited thread's page: this thread may be the only one still freeing that memory.
     // (owner was read before the push: after it the segment may already be gone)
     if (mi_unlikely(owner == 0)) _mi_heap_abandoned_free_tick();
@@ -198,7 +207,7 @@ void _mi_free_foreign(void* p) {
   if (p == NULL) return;
   mi_segment_t* segment = _mi_segment_map_displaced_lookup(p);
   if (segment != NULL) {
-    _mi_free_generic(segment, _mi_segment_page_of(segment, p), p);
+    _mi_free_generic(segment, _mi_segment_page_index_of(segment, p), p);
     return;
   }
 #if SA_SECURE >= 4
@@ -247,7 +256,7 @@ size_t _mi_usable_size(const void* p, const char* msg) {
   // (only checked builds care who asks: a plain build trusts p and answers as the owner would)
   const bool is_local =
       (!MI_CHECK_POINTERS || _mi_thread_id() == mi_page_owner(page));
-  const mi_block_t* const block = mi_block_of(page, p, is_local);
+  const mi_block_t* const block = mi_block_of(page, p, is_local, mi_page_has_aligned(page));
   if (MI_CHECK_POINTERS && block == NULL) {
     _mi_error_message(EINVAL, "%s: invalid pointer %p", msg, p);
     return 0;

@@ -88,7 +88,7 @@ bool _mi_page_queue_is_valid(mi_heap_t* heap, const mi_page_queue_t* pq) {
     // A full page armed for delayed frees has nothing on thread_free: remote frees reach its heap
     // (the owner never looks at thread_free while the page is in the full queue). One load reads
     // both, so this holds whatever other threads do meanwhile.
-    const uintptr_t tf = mi_atomic_load_acquire(&((mi_page_t*)page)->xthread_free);
+    const uintptr_t tf = mi_atomic_load_acquire(mi_page_thread_free_word(page));
     if (mi_page_queue_is_full(pq) && mi_tf_delayed(tf) == MI_USE_DELAYED_FREE &&
         mi_tf_block(tf) != NULL) {
       return false;

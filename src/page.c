@@ -96,7 +96,7 @@ static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
   page->used = 0;
   page->free = NULL;
   page->local_free = NULL;
-  mi_atomic_store_relaxed(&page->xowner, heap->thread_id);  // (no flags)
+  mi_atomic_store_relaxed(mi_page_owner_word(page), heap->thread_id);  // (no flags)
   page->retire_expire = 0;
   page->heap_tag = heap->tag;
 #if SA_SECURE >= 3
@@ -104,7 +104,7 @@ static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
   page->keys[1] = _mi_heap_random_next(heap);
 #endif
   page->next = page->prev = NULL;
-  mi_atomic_store_relaxed(&page->xthread_free, mi_tf_empty(MI_NO_DELAYED_FREE));
+  mi_atomic_store_relaxed(mi_page_thread_free_word(page), mi_tf_empty(MI_NO_DELAYED_FREE));
   mi_page_set_heap(page, heap);
   mi_assert_internal(page->reserved > 0);
   mi_page_extend_free(heap, page);
@@ -118,10 +118,10 @@ static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
 // Take the atomic thread_free list (its state bits stay): its head and length, and the blocks
 // no longer count as used. NULL if it was empty. The list is not walked.
 static mi_block_t* mi_page_thread_free_take(mi_page_t* page) {
-  uintptr_t tfree = mi_atomic_load_relaxed(&page->xthread_free);
+  uintptr_t tfree = mi_atomic_load_relaxed(mi_page_thread_free_word(page));
   do {
     if (mi_tf_block(tfree) == NULL) return NULL;
-  } while (!mi_atomic_cas_weak_acq_rel(&page->xthread_free, &tfree, mi_tf_take(tfree)));
+  } while (!mi_atomic_cas_weak_acq_rel(mi_page_thread_free_word(page), &tfree, mi_tf_take(tfree)));
   const size_t count = mi_tf_count(tfree);
   if (mi_unlikely(count == 0 || count > page->used)) {
     _mi_error_message(EFAULT, "corrupted free list in page %p: its thread-free list holds %zu "
@@ -179,19 +179,19 @@ void _mi_page_free_collect(mi_page_t* page, bool force) {
    arms MI_USE_DELAYED_FREE, so the next remote free into it also tells the owning heap.
 --------------------------------------------------------------------------------------------- */
 void _mi_page_use_delayed_free(mi_page_t* page, mi_delayed_t delay, bool override_never) {
-  uintptr_t tfree = mi_atomic_load_acquire(&page->xthread_free);
+  uintptr_t tfree = mi_atomic_load_acquire(mi_page_thread_free_word(page));
   size_t spins = 0;
   for (;;) {
     const mi_delayed_t old = mi_tf_delayed(tfree);
     if (old == MI_DELAYED_FREEING) {  // another thread is between its two steps: wait for it
       if (++spins % 16 == 0) _mi_prim_thread_yield();
       else mi_atomic_yield();
-      tfree = mi_atomic_load_acquire(&page->xthread_free);
+      tfree = mi_atomic_load_acquire(mi_page_thread_free_word(page));
       continue;
     }
     if (old == delay) return;
     if (old == MI_NEVER_DELAYED_FREE && !override_never) return;
-    if (mi_atomic_cas_weak_acq_rel(&page->xthread_free, &tfree, mi_tf_set_delayed(tfree, delay))) {
+    if (mi_atomic_cas_weak_acq_rel(mi_page_thread_free_word(page), &tfree, mi_tf_set_delayed(tfree, delay))) {
       return;
     }
   }
@@ -339,7 +339,7 @@ void _mi_heap_collect_retired(mi_heap_t* heap, bool force) {
 // The heap lets go of a page with live blocks; the page must already be MI_NEVER_DELAYED_FREE.
 void _mi_page_abandon(mi_page_t* page, mi_page_queue_t* pq) {
   mi_heap_t* heap = mi_page_heap(page);
-  mi_assert_internal(mi_tf_delayed(mi_atomic_load_relaxed(&page->xthread_free)) ==
+  mi_assert_internal(mi_tf_delayed(mi_atomic_load_relaxed(mi_page_thread_free_word(page))) ==
                      MI_NEVER_DELAYED_FREE);
   _mi_page_queue_remove(heap, pq, page);
   heap->tld->stats.pages.current--;
@@ -571,7 +571,7 @@ static bool mi_page_lists_check(const mi_page_t* page, bool report) {
 bool _mi_page_lists_are_consistent(const mi_page_t* page) { return mi_page_lists_check(page, false); }
 
 bool _mi_page_is_valid(mi_page_t* page) {
-  if (page == NULL || page->slice_offset != 0) return false;
+  if (page == NULL || _mi_slice_first(page) != page) return false;
   if (!_mi_segment_is_valid(_mi_page_segment(page))) return false;
   return mi_page_lists_check(page, true);  // (a damaged link is named as such)
 }

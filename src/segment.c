@@ -323,13 +323,15 @@ static void mi_segment_span_free(mi_segment_t* segment, size_t idx, size_t count
   mi_assert_internal(idx + count <= segment->segment_slices && count > 0);
   mi_page_t* first = &segment->slices[idx];
   first->slice_count = (uint32_t)count;
-  first->slice_offset = 0;
+  first->slice_index = (uint16_t)idx;
   first->block_size = 0;
-  if (count > 1) {
+  segment->slice_page[idx] = (uint16_t)idx;
+  if (count > 1) {  // (the last slice points back too: its right neighbour coalesces with it)
     mi_page_t* last = &segment->slices[idx + count - 1];
     last->slice_count = 0;
-    last->slice_offset = _mi_slice_offset_of(count - 1);
+    last->slice_index = (uint16_t)(idx + count - 1);
     last->block_size = 0;
+    segment->slice_page[idx + count - 1] = (uint16_t)idx;
   }
   if (tld != NULL) {
     mi_span_queue_push(mi_span_queue_for(count, tld), first);
@@ -377,13 +379,15 @@ static void mi_segment_mark_dirty(mi_segment_t* segment, size_t idx, size_t coun
 static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, size_t count) {
   mi_page_t* page = &segment->slices[idx];
   page->slice_count = (uint32_t)count;
-  page->slice_offset = 0;
+  page->slice_index = (uint16_t)idx;
   page->block_size = 1;  // in use (no longer a free span) until the page layer sets the size
+  segment->slice_page[idx] = (uint16_t)idx;
   for (size_t i = 1; i < count; i++) {
     mi_page_t* slice = &segment->slices[idx + i];
-    slice->slice_offset = _mi_slice_offset_of(i);
     slice->slice_count = 0;
+    slice->slice_index = (uint16_t)(idx + i);
     slice->block_size = 1;
+    segment->slice_page[idx + i] = (uint16_t)idx;
   }
   page->page_start = (uint8_t*)segment + idx * MI_SLICE_SIZE;
   page->is_committed = true;
@@ -485,17 +489,19 @@ static mi_segment_t* mi_segment_alloc_normal(mi_arena_id_t req, mi_segments_tld_
   segment->segment_slices = (uint32_t)usable;
   segment->segment_info_slices = (uint32_t)info_slices;
   // the info slices form a span that is never free
+  // the info slices form a span that is never free (its slice_page entries are 0 from the init)
   mi_page_t* info = &segment->slices[0];
   info->slice_count = (uint32_t)info_slices;
-  info->slice_offset = 0;
+  info->slice_index = 0;
   info->block_size = 1;
   info->capacity = 0;  // (the secure free check finds no block in it: see mi_free_check_local)
   // the one-past-the-end descriptors (and the guard slice's) must never look like a free span
   for (size_t i = usable; i <= MI_SLICES_PER_SEGMENT; i++) {
     segment->slices[i].slice_count = 1;
-    segment->slices[i].slice_offset = 0;
+    segment->slices[i].slice_index = (uint16_t)i;
     segment->slices[i].block_size = 1;
     segment->slices[i].capacity = 0;
+    segment->slice_page[i] = (uint16_t)i;
   }
   if (!_mi_segment_map_allocated_at(segment)) {
     _mi_arena_free(segment, MI_SEGMENT_SIZE, memid);
@@ -565,22 +571,15 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   segment->segment_info_slices = 0;
   mi_page_t* page = &segment->slices[0];
   page->slice_count = 1;
-  page->slice_offset = 0;
+  page->slice_index = 0;
   page->page_start = block;
   page->block_size = block_size;  // (as mi_page_init will set it; the guard is placed by it)
   page->is_committed = true;
   page->is_zero_init = memid.initially_zero;
   page->is_huge = true;
-  // Descriptors between the header and the block let interior (aligned) pointers find the page.
-  const size_t lead_in_segment = (size_t)(block - (uint8_t*)segment);
-  size_t last = lead_in_segment >> MI_SLICE_SHIFT;
-  if (alignment == 0) last += (MI_BLOCK_ALIGNMENT_MAX >> MI_SLICE_SHIFT) + 1;  // over-allocation
-  if (last > MI_SLICES_PER_SEGMENT) last = MI_SLICES_PER_SEGMENT;
-  while (last > 0 && (uint8_t*)&segment->slices[last + 1] > block) last--;
-  for (size_t i = 1; i <= last; i++) {
-    segment->slices[i].slice_offset = _mi_slice_offset_of(i);
-    segment->slices[i].block_size = 1;
-  }
+  // (every slice_page entry is 0 from the init: any pointer into the header's frame, an interior
+  // pointer of an aligned allocation too, finds the page; the descriptors past slices[0] may lie
+  // in the block itself and are never read)
   segment->used = 1;
   mi_segment_protect_guards(segment, true);
   if (displaced) {
@@ -695,8 +694,8 @@ static void mi_segment_page_clear(mi_segment_t* segment, mi_page_t* page) {
 #endif
   page->free = page->local_free = NULL;
   page->used = page->capacity = page->reserved = 0;
-  mi_atomic_store_relaxed(&page->xowner, 0);
-  mi_atomic_store_relaxed(&page->xthread_free, 0);
+  mi_atomic_store_relaxed(mi_page_owner_word(page), 0);
+  mi_atomic_store_relaxed(mi_page_thread_free_word(page), 0);
   mi_atomic_store_relaxed(&page->xheap, 0);
   segment->used--;
   mi_stat_decrease(pages, 1);
@@ -933,16 +932,16 @@ void _mi_segment_fork_lock(bool lock) {
    (their pages detached from heaps that no thread will run again), so the child's threads adopt
    them; and a page left in DELAYED_FREEING by a vanished thread is released. */
 static void mi_page_fork_child_detach(mi_page_t* page, bool owned) {
-  const uintptr_t tf = mi_atomic_load_relaxed(&page->xthread_free);
+  const uintptr_t tf = mi_atomic_load_relaxed(mi_page_thread_free_word(page));
   if (!owned) {
     page->next = page->prev = NULL;
     mi_page_set_flag(page, MI_PAGE_IN_FULL, false);  // has_aligned stays: interior pointers live on
     mi_page_set_owner(page, 0);
     mi_atomic_store_relaxed(&page->xheap, 0);
-    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_set_delayed(tf, MI_NEVER_DELAYED_FREE));
+    mi_atomic_store_relaxed(mi_page_thread_free_word(page), mi_tf_set_delayed(tf, MI_NEVER_DELAYED_FREE));
   } else if (mi_tf_delayed(tf) == MI_DELAYED_FREEING) {
     const mi_delayed_t d = (mi_page_is_in_full(page) ? MI_USE_DELAYED_FREE : MI_NO_DELAYED_FREE);
-    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_set_delayed(tf, d));
+    mi_atomic_store_relaxed(mi_page_thread_free_word(page), mi_tf_set_delayed(tf, d));
   }
 }
 
@@ -964,8 +963,8 @@ static void mi_page_fork_seal(mi_segment_t* segment, mi_page_t* page) {
   page->free_is_zero = false;
   page->used = page->capacity;
   if (!_mi_page_lists_are_consistent(page)) {  // the thread_free list itself is damaged
-    const uintptr_t tf = mi_atomic_load_relaxed(&page->xthread_free);
-    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_take(tf));
+    const uintptr_t tf = mi_atomic_load_relaxed(mi_page_thread_free_word(page));
+    mi_atomic_store_relaxed(mi_page_thread_free_word(page), mi_tf_take(tf));
   }
 }
 
@@ -1001,9 +1000,9 @@ static void mi_heap_fork_child_drain_delayed(mi_heap_t* heap) {
       break;
     }
     mi_block_t* next = mi_block_nextx(heap->keys, block);
-    const uintptr_t tf = mi_atomic_load_relaxed(&page->xthread_free);
+    const uintptr_t tf = mi_atomic_load_relaxed(mi_page_thread_free_word(page));
     mi_block_set_next(page, block, mi_tf_block(tf));
-    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_push(tf, block));
+    mi_atomic_store_relaxed(mi_page_thread_free_word(page), mi_tf_push(tf, block));
     block = next;
   }
 }
@@ -1037,8 +1036,10 @@ static void mi_segment_fork_child(mi_segment_t* segment, void* arg) {
     mi_atomic_store_relaxed(&segment->thread_id, MI_THREAD_ID_QUARANTINE);
     // No page of it may look owned to a thread of the child that happens to get the vanished
     // owner's id: every descriptor, whatever the (untrusted) page structure says.
-    const size_t count = (segment->kind == MI_SEGMENT_HUGE ? 1 : MI_SLICES_PER_SEGMENT);
-    for (size_t i = 0; i < count; i++) mi_page_set_owner(&segment->slices[i], 0);
+    for (size_t i = 0; i < MI_SLICES_PER_SEGMENT; i++) {
+      const uintptr_t w = mi_atomic_load_relaxed(&segment->page_owner[i]);
+      mi_atomic_store_relaxed(&segment->page_owner[i], w & MI_PAGE_FLAGS_MASK);
+    }
     return;  // (the forking thread cannot have been mid-update: it was calling fork)
   }
   mi_page_t* const end = mi_segment_slices_end(segment);
@@ -1077,7 +1078,7 @@ bool _mi_segment_is_valid(const mi_segment_t* segment) {
   bool prev_free = false;
   while (slice < end) {
     const size_t count = slice->slice_count;
-    if (count == 0 || slice + count > end || slice->slice_offset != 0) return false;
+    if (count == 0 || slice + count > end || _mi_slice_first(slice) != slice) return false;
     const bool is_free = (slice->block_size == 0);
     if (is_free && prev_free) return false;  // free neighbours must have been coalesced
     if (is_free && count > 1 && _mi_slice_first(&slice[count - 1]) != slice) return false;

@@ -219,7 +219,7 @@ void  _mi_heap_set_default_direct(mi_heap_t* heap);
 uintptr_t _mi_heap_random_next(mi_heap_t* heap);
 
 // free.c
-void    _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) mi_decl_noinline;
+void    _mi_free_generic(mi_segment_t* segment, size_t page_index, void* p) mi_decl_noinline;
 void    _mi_free_foreign(void* p) mi_decl_noinline;
 void*   _mi_new_retry(size_t size, bool nothrow) mi_decl_noinline;  // after malloc failed in new
 void    _mi_heap_abandoned_free_tick(void) mi_decl_noinline;
@@ -345,20 +345,22 @@ static inline mi_segment_t* _mi_page_segment(const mi_page_t* page) {
   return _mi_ptr_segment(page);  // descriptors live in the segment header
 }
 
-static inline mi_page_t* _mi_segment_page_of(const mi_segment_t* segment, const void* p) {
+// The index of the first slice of the page that holds p (p in segment's frame).
+static inline size_t _mi_segment_page_index_of(const mi_segment_t* segment, const void* p) {
   const size_t idx = ((uintptr_t)p - (uintptr_t)segment) >> MI_SLICE_SHIFT;
   mi_assert_internal(idx <= MI_SLICES_PER_SEGMENT);
-  const mi_page_t* slice = &segment->slices[idx];
-  return (mi_page_t*)((uintptr_t)slice - slice->slice_offset);
+  return segment->slice_page[idx];
+}
+
+static inline mi_page_t* _mi_segment_page_of(const mi_segment_t* segment, const void* p) {
+  return (mi_page_t*)&segment->slices[_mi_segment_page_index_of(segment, p)];
 }
 
 // The first slice of the page or span that `slice` belongs to.
 static inline mi_page_t* _mi_slice_first(const mi_page_t* slice) {
-  return (mi_page_t*)((uintptr_t)slice - slice->slice_offset);
+  mi_segment_t* const segment = _mi_ptr_segment(slice);
+  return &segment->slices[segment->slice_page[slice - segment->slices]];
 }
-
-// slice_offset for the slice `i` places after the first.
-static inline uint32_t _mi_slice_offset_of(size_t i) { return (uint32_t)(i * sizeof(mi_page_t)); }
 
 static inline mi_page_t* _mi_ptr_page(const void* p) {
   return _mi_segment_page_of(_mi_ptr_segment(p), p);
@@ -383,17 +385,30 @@ static inline void mi_page_set_heap(mi_page_t* page, mi_heap_t* heap) {
   mi_atomic_store_release(&page->xheap, (uintptr_t)heap);
 }
 
+// The page's owner word and thread_free word, in its segment's arrays.
+static inline _Atomic(uintptr_t)* mi_page_owner_word(const mi_page_t* page) {
+  return &_mi_page_segment(page)->page_owner[page->slice_index];
+}
+// Slot of a page's thread_free word: pages 64 slices apart share a cache line, neighbours (often
+// used at the same time by different threads) do not.
+static inline size_t mi_tf_slot(size_t first_slice) {
+  return ((first_slice & 63) << 3) | (first_slice >> 6);
+}
+static inline _Atomic(uintptr_t)* mi_page_thread_free_word(const mi_page_t* page) {
+  return &_mi_page_segment(page)->page_thread_free[mi_tf_slot(page->slice_index)];
+}
+
 static inline uintptr_t mi_page_flags(const mi_page_t* page) {
-  return mi_atomic_load_relaxed(&((mi_page_t*)page)->xowner) & MI_PAGE_FLAGS_MASK;
+  return mi_atomic_load_relaxed(mi_page_owner_word(page)) & MI_PAGE_FLAGS_MASK;
 }
 // The thread that owns the page (0: abandoned, or not in use).
 static inline mi_threadid_t mi_page_owner(const mi_page_t* page) {
-  return mi_atomic_load_relaxed(&((mi_page_t*)page)->xowner) & ~MI_PAGE_FLAGS_MASK;
+  return mi_atomic_load_relaxed(mi_page_owner_word(page)) & ~MI_PAGE_FLAGS_MASK;
 }
 // The page changes hands (init, abandon, adoption, fork); its flags stay.
 static inline void mi_page_set_owner(mi_page_t* page, mi_threadid_t owner) {
   const uintptr_t flags = mi_page_flags(page);
-  mi_atomic_store_relaxed(&page->xowner, owner | flags);
+  mi_atomic_store_relaxed(mi_page_owner_word(page), owner | flags);
 }
 static inline bool mi_page_is_in_full(const mi_page_t* page) {
   return (mi_page_flags(page) & MI_PAGE_IN_FULL) != 0;
@@ -403,8 +418,9 @@ static inline bool mi_page_has_aligned(const mi_page_t* page) {
 }
 // Owner only: a plain read-modify-write is enough, others only read.
 static inline void mi_page_set_flag(mi_page_t* page, uintptr_t flag, bool on) {
-  const uintptr_t w = mi_atomic_load_relaxed(&page->xowner);
-  mi_atomic_store_relaxed(&page->xowner, on ? (w | flag) : (w & ~flag));
+  _Atomic(uintptr_t)* const word = mi_page_owner_word(page);
+  const uintptr_t w = mi_atomic_load_relaxed(word);
+  mi_atomic_store_relaxed(word, on ? (w | flag) : (w & ~flag));
 }
 
 static inline mi_page_queue_t* _mi_heap_page_queue_of(mi_heap_t* heap, const mi_page_t* page) {
@@ -598,7 +614,7 @@ static inline uintptr_t mi_tf_push(uintptr_t tf, const mi_block_t* block) {
 // The list taken away: empty, the state kept.
 static inline uintptr_t mi_tf_take(uintptr_t tf) { return mi_tf_empty(mi_tf_delayed(tf)); }
 static inline mi_block_t* mi_page_thread_free(const mi_page_t* page) {
-  return mi_tf_block(mi_atomic_load_relaxed(&((mi_page_t*)page)->xthread_free));
+  return mi_tf_block(mi_atomic_load_relaxed(mi_page_thread_free_word(page)));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -673,13 +689,14 @@ static mi_decl_always_inline void mi_free_inline(void* p) {
     _mi_free_foreign(p);
     return;
   }
-  mi_page_t* const page = _mi_segment_page_of(segment, p);
+  const size_t index = _mi_segment_page_index_of(segment, p);
+  mi_page_t* const page = &segment->slices[index];
 #if SA_DEBUG >= 1
-  _mi_free_generic(segment, page, p);  // debug builds check every pointer there first
+  _mi_free_generic(segment, index, p);  // debug builds check every pointer there first
   return;
 #endif
   // (owned by this thread, not full, no aligned blocks: one compare)
-  if (mi_likely(mi_atomic_load_relaxed(&page->xowner) == _mi_thread_id() &&
+  if (mi_likely(mi_atomic_load_relaxed(&segment->page_owner[index]) == _mi_thread_id() &&
                 mi_free_check_local(segment, page, p))) {
     mi_block_t* const block = (mi_block_t*)p;
 #if SA_SECURE >= 4
@@ -694,7 +711,7 @@ static mi_decl_always_inline void mi_free_inline(void* p) {
     if (mi_unlikely(--page->used == 0)) _mi_page_retire(page);
     return;
   }
-  _mi_free_generic(segment, page, p);
+  _mi_free_generic(segment, index, p);
 }
 
 #endif

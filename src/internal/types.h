@@ -86,19 +86,23 @@ typedef enum mi_delayed_e {
   MI_NEVER_DELAYED_FREE = 3   // sticky: the page is abandoned or its heap is going away
 } mi_delayed_t;
 
-/* A page's owner word: the owning thread's id (0 while the page is abandoned or not in use) with
-   two flags in its low bits (thread ids are at least 8-byte aligned). The free hit path is a block
-   of a page whose word equals the freeing thread's id: owned, not in the full queue, no aligned
-   blocks, in one compare. Atomic (relaxed): other threads read it (is the page theirs? does it
-   hold aligned blocks?); only the owner, or the thread that abandons or adopts it, writes it. */
+/* A page's owner word (in its segment's page_owner array): the owning thread's id (0 while the
+   page is abandoned or not in use) with two flags in its low bits (thread ids are at least 8-byte
+   aligned). The free hit path is a block of a page whose word equals the freeing thread's id:
+   owned, not in the full queue, no aligned blocks, in one compare. Atomic (relaxed): other threads
+   read it (is the page theirs? does it hold aligned blocks?); only the owner, or the thread that
+   abandons or adopts the page, writes it. */
 #define MI_PAGE_IN_FULL     ((uintptr_t)0x01)
 #define MI_PAGE_HAS_ALIGNED ((uintptr_t)0x02)
 #define MI_PAGE_FLAGS_MASK  ((uintptr_t)0x03)
 
 /* ---------------------------------------------------------------------------------------------
    Pages. A page descriptor is also a slice descriptor: a segment has one per 64 KiB slice, and a
-   page (or a free span) is described by its first slice; the other slices of the run point back
-   with `slice_offset`, so any interior pointer finds its page.
+   page (or a free span) is described by its first slice; the segment's slice_page array maps
+   every slice of a page to the first, so any interior pointer finds its page. The descriptor holds
+   what the owner reads and writes; the words other threads use (owner, thread_free) live in
+   arrays of the segment header, so that a remote free never touches a line the owner writes on
+   every malloc and free.
    Invariants of a page in use (block_size > 0):
      capacity <= reserved;  blocks [0, capacity) have been threaded into lists at least once;
      used - |thread_free| = live blocks;
@@ -108,7 +112,7 @@ typedef enum mi_delayed_e {
 typedef struct mi_page_s {
   // slice bookkeeping
   uint32_t slice_count;          // slices in this page or span (valid in its first slice)
-  uint32_t slice_offset;         // distance in bytes back to the first slice (descriptor)
+  uint16_t slice_index;          // this descriptor's index in its segment (page_owner, ...)
   // constant while the page is in use (other threads may read them):
   uint8_t  is_committed : 1;     // memory is committed (always, until purging lands)
   uint8_t  is_zero_init : 1;     // the page memory was zero when the page was carved
@@ -134,9 +138,7 @@ typedef struct mi_page_s {
 #if defined(SHARDALLOC_SECURE) && SHARDALLOC_SECURE >= 3
   uintptr_t keys[2];             // per-page secrets: encoded free lists, canaries (secure builds)
 #endif
-  _Atomic(uintptr_t) xowner;        // [shared] owner thread id | MI_PAGE_IN_FULL | HAS_ALIGNED
-  _Atomic(uintptr_t) xthread_free;  // [shared] remote frees: block pointer | mi_delayed_t
-  _Atomic(uintptr_t) xheap;         // [shared] owning heap, read by remote frees of full pages
+  _Atomic(uintptr_t) xheap;      // [shared] owning heap, read by remote frees of full pages
   struct mi_page_s* next;        // page queue or span queue links (owner only)
   struct mi_page_s* prev;
 } mi_page_t;
@@ -211,7 +213,15 @@ typedef struct mi_segment_s {
   bool from_fork;                    // a thread that vanished in a fork() left it: its pages'
                                      // lists are checked before anyone adopts or visits it
   uint8_t* displaced_block;          // huge block outside this header's frame (see segment-map.c)
-  mi_page_t slices[MI_SLICES_PER_SEGMENT + 1];
+  // Per slice, apart from the descriptors (each array on lines of its own):
+  _Alignas(64) uint16_t slice_page[MI_SLICES_PER_SEGMENT + 1];  // [shared] the index of the first
+                                     // slice of the page or span each slice is part of (of a free
+                                     // span's middle slices: stale); written when pages are carved
+  _Alignas(64) _Atomic(uintptr_t) page_owner[MI_SLICES_PER_SEGMENT];  // [shared] by first slice:
+                                     // owner thread id | MI_PAGE_IN_FULL | MI_PAGE_HAS_ALIGNED
+  _Alignas(64) _Atomic(uintptr_t) page_thread_free[MI_SLICES_PER_SEGMENT];  // [shared] remote
+                                     // frees of a page (see mi_tf_*), at mi_tf_slot(first slice)
+  _Alignas(64) mi_page_t slices[MI_SLICES_PER_SEGMENT + 1];
 } mi_segment_t;
 
 _Static_assert(sizeof(mi_segment_t) <= MI_SLICE_SIZE, "segment header must fit in one slice");
