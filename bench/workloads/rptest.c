@@ -18,14 +18,14 @@
 
 #include "common.h"
 
-#define SLOTS      4096
-#define BATCH      32
+#define SLOTS       4096
+#define BATCH       32
 #define SEND_ONE_IN 4
 #define DRAIN_EVERY 64
-#define MAX_PENDING 512 /* batches waiting in a mailbox; past that, blocks are kept, not sent */
-#define STEPS      2.0e7 /* in all, at --scale 1 */
-#define SIZE_MIN_B 16
-#define SIZE_MAX_B 16384
+#define MAX_PENDING 512   /* batches waiting in a mailbox; past that, blocks are kept, not sent */
+#define STEPS       2.0e7 /* in all, at --scale 1 */
+#define SIZE_MIN_B  16
+#define SIZE_MAX_B  16384
 
 /* A batch of blocks sent to a thread; malloc'ed by the sender, freed by the receiver. */
 typedef struct mail_s {
@@ -69,7 +69,8 @@ static uint64_t* block_new(worker_t* w) {
 static void block_free(worker_t* w, uint64_t* p) {
   if (p == NULL) return;
   size_t size = (size_t)(p[0] ^ (uint64_t)(uintptr_t)p);
-  if (size < SIZE_MIN_B || size > SIZE_MAX_B || ((unsigned char*)p)[size - 1] != (unsigned char)size)
+  if (size < SIZE_MIN_B || size > SIZE_MAX_B ||
+      ((unsigned char*)p)[size - 1] != (unsigned char)size)
     bench_fail("rptest", "corrupted block at %p", (void*)p);
   w->freed += size;
   free(p);
