@@ -1,7 +1,7 @@
 /* rptest: threads that allocate, free, and hand a share of their blocks to one another. Each of
    T threads keeps 4,096 slots of live blocks. A step allocates a block (sizes skewed small: the
-   smaller of two log-uniform draws in 16 B..16 KiB, so half are under about 128 B and one in ten
-   over 2 KiB), tags it, and either puts it in a random slot of its own (freeing the block that
+   smaller of two log-uniform draws in 16 B..16 KiB, so half are under about 160 B and one in
+   eight over 2 KiB; 1.1 KiB on average), tags it, and either puts it in a random slot of its own (freeing the block that
    was there) or, one step in four, sends it to another thread. Sent blocks travel in batches of
    32 through a lock-free mailbox per thread (while a mailbox holds 512 batches, blocks for it are
    kept instead: the share sent, about a quarter, is in the result line); the receiver, every 64 steps, takes its mail and
