@@ -1,14 +1,14 @@
 /* rptest: threads that allocate, free, and hand a share of their blocks to one another. Each of
    T threads keeps 4,096 slots of live blocks. A step allocates a block (sizes skewed small: the
    smaller of two log-uniform draws in 16 B..16 KiB, so half are under about 160 B and one in
-   eight over 2 KiB; 1.1 KiB on average), tags it, and either puts it in a random slot of its own (freeing the block that
-   was there) or, one step in four, sends it to another thread. Sent blocks travel in batches of
-   32 through a lock-free mailbox per thread (while a mailbox holds 512 batches, blocks for it are
-   kept instead: the share sent, about a quarter, is in the result line); the receiver, every 64 steps, takes its mail and
-   puts each block in one of its slots, freeing what was there: blocks live a while on a thread
-   that did not allocate them and are then freed by it. Every thread does the same fixed number
-   of steps (the total split evenly), then keeps taking mail until all are done. Tags are checked
-   at every free.
+   eight over 2 KiB; 1.1 KiB on average), tags it, and either puts it in a random slot of its own
+   (freeing the block that was there) or, one step in four, sends it to another thread. Sent
+   blocks travel in batches of 32 through a lock-free mailbox per thread (while a mailbox holds
+   512 batches, blocks for it are kept instead: the share sent, about a quarter, is in the result
+   line); the receiver, every 64 steps, takes its mail and puts each block in one of its slots,
+   freeing what was there: blocks live a while on a thread that did not allocate them and are
+   then freed by it. Every thread does the same fixed number of steps (the total split evenly),
+   then keeps taking mail until all are done. Tags are checked at every free.
    One op = one step (a malloc and, once the slots are full, a free). */
 #define _GNU_SOURCE
 #include <pthread.h>
