@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""`make bench-mb`: mimalloc-bench's programs under shardalloc and every peer allocator, interleaved,
-with the same tables, CSV and chart as `make bench` (bench/run.py).
+"""`make bench-mb`: mimalloc-bench's programs under shardalloc and every peer allocator,
+interleaved, with the same tables, CSV and chart as `make bench` (bench/run.py).
 
 mimalloc-bench (the public benchmark collection) is not part of this repository and is not built
 here: MB_SRC (or --mb-src) names a checkout that its own scripts have already built
@@ -242,7 +242,8 @@ def main():
         description="mimalloc-bench's programs (built beforehand in MB_SRC) under shardalloc and "
         "every peer allocator, interleaved; tables, CSV and chart like bench/run.py.")
     ap.add_argument("--mb-src", default=os.environ.get("MB_SRC"),
-                    help="the mimalloc-bench checkout, built with its own scripts (default: $MB_SRC)")
+                    help="the mimalloc-bench checkout, built with its own scripts "
+                         "(default: $MB_SRC)")
     ap.add_argument("--mb-bin", help="its benchmark programs (default MB_SRC/out/bench)")
     ap.add_argument("--launcher",
                     default=os.path.join(suite.ROOT, "build", "bench", "bench-launch"))
