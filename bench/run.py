@@ -519,6 +519,11 @@ def terminals():
     return [("png", "pngcairo size 1500,900 font ',10'"), ("svg", "svg size 1500,900 font ',10'")]
 
 
+# gnuplot has 8 line colours and then repeats them: four more for runs with many allocators.
+EXTRA_COLOURS = "\n".join("set linetype %d lc rgb '%s'" % (9 + i, c) for i, c in enumerate(
+    ("#8c564b", "#7f7f7f", "#ff9896", "#17becf")))
+
+
 def chart_ratios(results, cfgs, names, out_base, multi):
     peers = [n for n in names if n != BASE]
     if BASE not in names or not peers:
@@ -548,6 +553,7 @@ set output '{path}'
 set datafile missing 'NaN'
 set style data histogram
 set style histogram clustered gap 1
+{EXTRA_COLOURS}
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set logscale y 2
