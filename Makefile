@@ -176,6 +176,38 @@ bench-secure: all
 bench-instr: all
 	$(PYTHON3) bench/instr.py
 
+# mimalloc-bench's programs (docs/benchmarks.md) under shardalloc and every peer, interleaved:
+# MB_SRC=DIR names a mimalloc-bench checkout already built with its own scripts (nothing of it is
+# built here); MB_ARGS goes to bench/mb.py (--runs 5, --programs larsonN,alloc-test1, --list).
+# MB_EXTRA (bench-mb) and BENCH_EXTRA (bench, bench/run.py) add allocators, space-separated
+# NAME=/path/lib.so: peers built from source, or an older shardalloc (bench-base-lib below).
+MB_SRC      ?=
+MB_ARGS     ?=
+MB_EXTRA    ?=
+BENCH_EXTRA ?=
+export MB_SRC MB_EXTRA BENCH_EXTRA
+.PHONY: bench-mb bench-base-lib
+bench-mb: all
+	$(PYTHON3) bench/mb.py $(MB_ARGS)
+
+# "Before" and "after" in one interleaved run: the library of an older commit, BASE_COMMIT=<rev>,
+# built from that commit's sources (git archive) into $(BASE_BUILD)/, to be measured as an extra
+# allocator, e.g. make bench BENCH_EXTRA=shardalloc-base=$(BASE_BUILD)/build/libshardalloc.so
+BASE_COMMIT ?=
+BASE_BUILD  ?= build-base
+bench-base-lib:
+	@[ -n "$(BASE_COMMIT)" ] || { echo "bench-base-lib: give BASE_COMMIT=<commit>" >&2; exit 1; }
+	@git rev-parse --verify -q "$(BASE_COMMIT)^{commit}" > /dev/null || \
+	  { echo "bench-base-lib: $(BASE_COMMIT) is not a commit of this repository" >&2; exit 1; }
+	rm -rf $(BASE_BUILD) && mkdir -p $(BASE_BUILD)/src
+	git archive "$(BASE_COMMIT)" | tar -x -C $(BASE_BUILD)/src
+	cmake -S $(BASE_BUILD)/src -B $(BASE_BUILD)/build -DCMAKE_BUILD_TYPE=Release \
+	  -DSHARDALLOC_TESTS=OFF $(CMAKE_FLAGS) > /dev/null
+	cmake --build $(BASE_BUILD)/build -j $(JOBS) --target shardalloc
+	@echo "bench-base-lib: $(BASE_BUILD)/build/libshardalloc.so is commit" \
+	  "$$(git rev-parse --short "$(BASE_COMMIT)^{commit}"); measure it with" \
+	  "BENCH_EXTRA=shardalloc-base=$(BASE_BUILD)/build/libshardalloc.so (or MB_EXTRA=...)"
+
 # Real programs (python3, sqlite3, git, g++, redis, ...) under each allocator; then redis-server
 # loaded and flushed under each (RSS given back).
 bench-real: all

@@ -105,7 +105,8 @@ void* xcalloc_lines(const char* workload, size_t n, size_t elem_size);
 /* Appends " key=value" to res->extra. */
 void result_extra(bench_result_t* res, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The workloads (one file each, except cache-scratch/cache-thrash and sh6/sh8 which share). */
+/* The workloads (one file each, except cache-scratch/cache-thrash, sh6/sh8 and
+   alloc-test/alloc-test-mt, which share). */
 int wl_small_loop(const bench_args_t* a, bench_result_t* r);
 int wl_small_loop_mt(const bench_args_t* a, bench_result_t* r);
 int wl_larson(const bench_args_t* a, bench_result_t* r);
@@ -121,6 +122,8 @@ int wl_tree(const bench_args_t* a, bench_result_t* r);
 int wl_large(const bench_args_t* a, bench_result_t* r);
 int wl_realloc_grow(const bench_args_t* a, bench_result_t* r);
 int wl_rss_return(const bench_args_t* a, bench_result_t* r);
+int wl_rptest(const bench_args_t* a, bench_result_t* r);
+int wl_alloc_test(const bench_args_t* a, bench_result_t* r); /* alloc-test and alloc-test-mt */
 
 #ifdef __cplusplus
 }

@@ -71,6 +71,12 @@ class Allocator:
             return False
 
 
+def is_peer(name):
+    """Another allocator, not a build of ours: shardalloc, its secure build and any --extra named
+    shardalloc-* (an older commit's library, another level) are not peers."""
+    return name != BASE and not name.startswith(BASE + "-")
+
+
 def say(msg=""):
     print(msg, flush=True)
 
@@ -99,6 +105,26 @@ def find_allocators(shardalloc_lib, wanted):
         found = [a for a in found if a.name in names]
         missing = [m for m in missing if m[0] in names]
     return found, missing
+
+
+def extra_specs(given, env_var):
+    """The --extra NAME=LIB specs: those given on the command line, then those of the environment
+    variable env_var (space-separated, as `make bench BENCH_EXTRA="a=/x.so b=/y.so"` passes
+    them)."""
+    return list(given) + os.environ.get(env_var, "").split()
+
+
+def add_extras(allocs, specs, who):
+    """Appends an Allocator for each NAME=LIB spec (a shared library preloaded under NAME: a peer
+    built from source, or another build of shardalloc such as an older commit's); exits with a
+    message for a malformed spec, a name already taken or a missing library."""
+    for spec in specs:
+        name, _, lib = spec.partition("=")
+        if not name or not lib or any(a.name == name for a in allocs):
+            sys.exit("%s: --extra takes NAME=LIB with a new name, not %r" % (who, spec))
+        if not os.path.isfile(lib):
+            sys.exit("%s: --extra %s: %s not found" % (who, name, lib))
+        allocs.append(Allocator(name, os.path.abspath(lib), None))
 
 
 def list_workloads(binary):
@@ -414,8 +440,8 @@ def build_report(results, cfgs, names, meta, args, missing, failures, charts, mu
         behind = []
         for cfg in cfgs:
             b_t, b_r = results.med(cfg, BASE, "wall_s"), results.med(cfg, BASE, "peak_rss_kib")
-            peers_t = [(results.med(cfg, n, "wall_s"), n) for n in names if n not in (BASE, SECURE)]
-            peers_r = [(results.med(cfg, n, "peak_rss_kib"), n) for n in names if n not in (BASE, SECURE)]
+            peers_t = [(results.med(cfg, n, "wall_s"), n) for n in names if is_peer(n)]
+            peers_r = [(results.med(cfg, n, "peak_rss_kib"), n) for n in names if is_peer(n)]
             peers_t = [p for p in peers_t if p[0] is not None]
             peers_r = [p for p in peers_r if p[0] is not None]
             if b_t is None or not peers_t:
@@ -493,6 +519,11 @@ def terminals():
     return [("png", "pngcairo size 1500,900 font ',10'"), ("svg", "svg size 1500,900 font ',10'")]
 
 
+# gnuplot has 8 line colours and then repeats them: four more for runs with many allocators.
+EXTRA_COLOURS = "\n".join("set linetype %d lc rgb '%s'" % (9 + i, c) for i, c in enumerate(
+    ("#8c564b", "#7f7f7f", "#ff9896", "#17becf")))
+
+
 def chart_ratios(results, cfgs, names, out_base, multi):
     peers = [n for n in names if n != BASE]
     if BASE not in names or not peers:
@@ -522,6 +553,7 @@ set output '{path}'
 set datafile missing 'NaN'
 set style data histogram
 set style histogram clustered gap 1
+{EXTRA_COLOURS}
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set logscale y 2
@@ -600,7 +632,8 @@ def main():
     ap.add_argument("--allocators", help="comma-separated allocators (default: all installed)")
     ap.add_argument("--extra", action="append", default=[], metavar="NAME=LIB",
                     help="one more allocator: a shared library preloaded under NAME (repeatable; "
-                         "say, another build of shardalloc or a peer built from source)")
+                         "say, another build of shardalloc or a peer built from source); the "
+                         "environment variable BENCH_EXTRA adds more, space-separated")
     ap.add_argument("--runs", type=int, default=3,
                     help="interleaved runs per allocator (default 3)")
     ap.add_argument("--threads", help="thread counts for the multi-threaded workloads, e.g. "
@@ -624,13 +657,7 @@ def main():
         sys.exit("run.py: %s not found (run make first)" % args.bin)
     all_workloads = list_workloads(args.bin)
     allocs, missing = find_allocators(args.shardalloc, args.allocators)
-    for spec in args.extra:
-        name, _, lib = spec.partition("=")
-        if not name or not lib or any(a.name == name for a in allocs):
-            sys.exit("run.py: --extra takes NAME=LIB with a new name, not %r" % spec)
-        if not os.path.isfile(lib):
-            sys.exit("run.py: --extra %s: %s not found" % (name, lib))
-        allocs.append(Allocator(name, os.path.abspath(lib), None))
+    add_extras(allocs, extra_specs(args.extra, "BENCH_EXTRA"), "run.py")
     if args.list:
         say("workloads: " + ", ".join("%s (%d thread%s)" % (w, t, "s" if t > 1 else "")
                                       for w, t in all_workloads))

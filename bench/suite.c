@@ -45,6 +45,12 @@ static const workload_t workloads[] = {
      "buffers grown by 16..512 B steps to 1..4 MiB: realloc in place or copy"},
     {"rss-return", wl_rss_return, 2, "block",
      "1 GiB allocated on threads, freed, threads exit; RSS sampled while idle"},
+    {"rptest", wl_rptest, 2, "step",
+     "skewed-small sizes, a quarter of the blocks sent to other threads in batches"},
+    {"alloc-test", wl_alloc_test, 1, "free + malloc",
+     "256 Ki live blocks of 1 B..1 KiB, random slot replaced: partly used pages, locality"},
+    {"alloc-test-mt", wl_alloc_test, 2, "free + malloc",
+     "the same with the slots split over the threads"},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
