@@ -85,8 +85,10 @@ static bool mi_heap_page_collect(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t
                                  void* arg) {
   (void)heap;
   const mi_collect_t collect = *(const mi_collect_t*)arg;
-  _mi_page_free_collect(page, collect >= MI_FORCE);
-  if (mi_page_all_free(page)) {
+  // (only mi_collect(true) gathers every free block on `free`; otherwise the lists are left as
+  // they are, and what other threads freed is counted, not taken)
+  if (collect == MI_FORCE) _mi_page_free_collect(page, true);
+  if (mi_page_all_free_now(page)) {
     _mi_page_free(page, pq);
   } else if (collect == MI_ABANDON) {
     _mi_page_abandon(page, pq);

@@ -860,9 +860,7 @@ bool _mi_segment_try_free_abandoned(void) {
   if (segment == NULL) return false;
   bool live = false;
   if (segment->kind == MI_SEGMENT_HUGE) {
-    mi_page_t* page = &segment->slices[0];
-    _mi_page_free_collect(page, false);
-    live = (page->used > 0);
+    live = !mi_page_all_free_now(&segment->slices[0]);
   } else {
     // Note the empty pages first: freeing one coalesces spans, which the walk must not see.
     uint16_t empty[MI_SLICES_PER_SEGMENT];
@@ -871,8 +869,7 @@ bool _mi_segment_try_free_abandoned(void) {
     for (mi_page_t* slice = &segment->slices[segment->segment_info_slices]; slice < end;
          slice += slice->slice_count) {
       if (slice->block_size == 0) continue;
-      _mi_page_free_collect(slice, false);
-      if (slice->used == 0) empty[empty_count++] = (uint16_t)mi_slice_index(segment, slice);
+      if (mi_page_all_free_now(slice)) empty[empty_count++] = (uint16_t)mi_slice_index(segment, slice);
     }
     for (size_t i = 0; i < empty_count; i++) {
       mi_page_t* page = &segment->slices[empty[i]];

@@ -616,6 +616,12 @@ static inline uintptr_t mi_tf_take(uintptr_t tf) { return mi_tf_empty(mi_tf_dela
 static inline mi_block_t* mi_page_thread_free(const mi_page_t* page) {
   return mi_tf_block(mi_atomic_load_relaxed(mi_page_thread_free_word(page)));
 }
+// Every block of the page is free, counting those other threads freed (still on its thread_free
+// list, which goes with the page if it is freed): no list is taken or walked. (A remote free that
+// lands meanwhile was of a block counted as used, so a `true` stays true.)
+static inline bool mi_page_all_free_now(const mi_page_t* page) {
+  return page->used == mi_tf_count(mi_atomic_load_acquire(mi_page_thread_free_word(page)));
+}
 
 /* ---------------------------------------------------------------------------------------------
    Thread and heap.
