@@ -78,7 +78,8 @@ test-tsan:
 	cd $(TSAN_BUILD) && ctest --output-on-failure --no-label-summary -L tsan -j2
 
 # Fuzzing (test/fuzz/README.md): two libFuzzer targets (clang -fsanitize=fuzzer,address around the
-# library's own sources at SHARDALLOC_DEBUG=FUZZ_DEBUG, no malloc override) built in build-fuzz/:
+# library's own sources, no malloc override; at SHARDALLOC_DEBUG=FUZZ_DEBUG for fuzz-ops and
+# FUZZ_API_DEBUG, 0: as shipped, for fuzz-api) built in build-fuzz/:
 # fuzz-ops (two threads, remote frees; corpus test/fuzz/corpus/) and fuzz-api (one thread, the
 # whole API, thousands of inputs a second; corpus test/fuzz/corpus-api/). `make fuzz-ops` and
 # `make fuzz-api` run one for FUZZ_SECONDS, `make fuzz` both, one after the other (both run even
@@ -88,6 +89,7 @@ test-tsan:
 # step around the two (fixed) findings of test/fuzz/README.md (fuzz-ops).
 FUZZ_SECONDS ?= 300
 FUZZ_DEBUG   ?= 2
+FUZZ_API_DEBUG ?= 0
 FUZZ_MERGE   ?= 0
 FUZZ_STRICT  ?= 1
 FUZZ_ARGS    ?=
@@ -101,7 +103,8 @@ fuzz-configure:
 	       "(apt-get install libclang-rt-$$(clang -dumpversion | cut -d. -f1)-dev)" >&2; \
 	  exit 1; }
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSHARDALLOC_FUZZ=ON \
-	  -DSHARDALLOC_DEBUG=$(FUZZ_DEBUG) -DSHARDALLOC_FUZZ_STRICT=$(FUZZ_STRICT) $(CMAKE_FLAGS)
+	  -DSHARDALLOC_DEBUG=$(FUZZ_DEBUG) -DSHARDALLOC_FUZZ_API_DEBUG=$(FUZZ_API_DEBUG) \
+	  -DSHARDALLOC_FUZZ_STRICT=$(FUZZ_STRICT) $(CMAKE_FLAGS)
 
 fuzz-ops fuzz-api: fuzz-configure
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $@

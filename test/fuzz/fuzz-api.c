@@ -11,8 +11,9 @@
  * 32 MiB block costs about 100 page touches. Any mismatch or unexpected allocator message
  * aborts with a report naming the slot, the byte and the last operations. Each input ends with
  * every heap's live blocks counted and everything freed. Built with clang
- * -fsanitize=fuzzer,address around the library's sources (`make fuzz-api`), and with any compiler
- * plus replay.c, which replays corpus-api/ as a ctest (`fuzz-api-corpus`). */
+ * -fsanitize=fuzzer,address around the library's sources as shipped (`make fuzz-api`;
+ * test/fuzz/CMakeLists.txt says why), and with any compiler plus replay.c, which replays
+ * corpus-api/ as a ctest in every build (`fuzz-api-corpus`). */
 #include <mimalloc.h>
 
 #include <errno.h>
@@ -46,11 +47,12 @@
 #define MiB      (1024 * KiB)
 #define ONE_MAX  (34 * MiB)  // largest request: above a 32 MiB segment
 #define LIVE_MAX (40 * MiB)  // requested bytes live at once
-/* Bytes the allocator may write per input. Debug builds fill every new block but huge ones, so a
-   request costs its size; a huge one costs HUGE_CHARGE (a mapping, only the sampled positions
-   touched) unless it is zeroed or reallocated (a reused mapping is cleared, a block copied: its
-   size). Once the budget is spent, sizes are cut to their low 12 bits. It bounds the slowest
-   input: memory written is what costs here (page faults, fills), and fuzz-ops covers big blocks. */
+/* Bytes an input may have the allocator write. A request costs its size (zeroing forms clear it,
+   reallocations copy it, debug builds fill every new and freed block); a huge one, which gets a
+   mapping of its own and is touched only on the sampled positions, costs HUGE_CHARGE unless it is
+   zeroed or reallocated. Once the budget is spent, sizes keep their low 12 bits. It bounds the
+   slowest input: memory written is what costs here (page faults, fills); fuzz-ops covers blocks
+   of many MiB written whole. */
 #define BUDGET      (256 * KiB)
 #define HUGE_CHARGE (256 * KiB)
 #define HUGE_MIN    (16 * MiB + 1)  // requests above 16 MiB get a segment of their own
