@@ -28,15 +28,18 @@ test-debug:
 	cmake --build $(DEBUG_BUILD) -j $(JOBS)
 	cd $(DEBUG_BUILD) && ctest --output-on-failure --no-label-summary -j $(JOBS)
 
-# The Rust crates (bindings/rust/: shardalloc-sys builds the C library itself, no CMake): the
-# workspace's tests, doctests and examples in debug and --release, then the sys crate with the
-# features that change the C compile (each test checks its feature reached it), then with the
-# malloc override. Needs cargo and rustc >= RUST_MIN; without them the step is skipped with a
-# message (.ci/run installs Debian's cargo-web when cargo is missing). Target dir: RUST_TARGET.
+# The Rust crates (bindings/rust/: shardalloc-sys builds the C library itself, no CMake):
+# bindings/rust/test-all.sh runs the workspace's tests, doctests and examples in debug and
+# --release, the sys crate with the features that change the C compile (each test checks its
+# feature reached it), the malloc override, the link beside a plain-named mi_* copy (and its
+# failure with override), an unsupported target's one-line error, the #![no_std] program, the
+# packages (check-package.sh) and a short round of the bench example. Needs cargo and rustc >=
+# RUST_MIN; without them the step is skipped with a message (.ci/run installs Debian's cargo-web
+# when cargo is missing). Target dir: RUST_TARGET.
 CARGO       ?= cargo
 RUST_MIN    ?= 1.71
 RUST_TARGET ?= $(CURDIR)/bindings/rust/target
-RUST_SYS_FEATURES ?= secure,debug,local_dynamic_tls,no_thp,skip_collect_on_exit
+RUST_SYS_FEATURES ?= secure,debug_in_debug,local-dynamic-tls,no_thp,skip-collect-on-exit,asm,extended,arena
 
 test-rust:
 	@v=$$($(CARGO) --version 2>/dev/null | awk '{print $$2}'); \
@@ -45,13 +48,8 @@ test-rust:
 	if [ "$$(printf '%s\n%s\n' "$(RUST_MIN)" "$$v" | sort -V | head -n1)" != "$(RUST_MIN)" ]; then \
 	  echo "test-rust: SKIPPED: cargo $$v is older than $(RUST_MIN) (Debian 12: cargo-web)"; \
 	  exit 0; fi; \
-	set -e; cd bindings/rust; export CARGO_TARGET_DIR="$(RUST_TARGET)"; \
-	echo "test-rust: cargo $$v: debug"; $(CARGO) test --offline --workspace; \
-	echo "test-rust: --release"; $(CARGO) test --offline --workspace --release; \
-	echo "test-rust: shardalloc-sys --features $(RUST_SYS_FEATURES)"; \
-	$(CARGO) test --offline -p shardalloc-sys --features $(RUST_SYS_FEATURES); \
-	echo "test-rust: --features override"; \
-	$(CARGO) test --offline --workspace --features shardalloc/override
+	CARGO="$(CARGO)" CARGO_TARGET_DIR="$(RUST_TARGET)" RUST_SYS_FEATURES="$(RUST_SYS_FEATURES)" \
+	  bash bindings/rust/test-all.sh
 
 # The real-program tests only (label real, test/real/; docs/real-programs.md): Release build, then
 # each installed program plainly and preloaded, outputs compared; prints the report of times and
@@ -161,7 +159,12 @@ SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # The main job: every workload of bench/ under shardalloc and each allocator installed, the very
 # same binary with LD_PRELOAD, interleaved, medians; table, CSV and charts in bench/results/.
+# First bench/peers.sh installs the peers (and gnuplot) that are missing when it can (root, or
+# passwordless sudo, and apt-get), saying so; else it prints the command and stops.
+# BENCH_ALLOW_MISSING=1: no check, compare with the allocators found.
+BENCH_ALLOW_MISSING ?= 0
 bench: all
+	@[ "$(BENCH_ALLOW_MISSING)" = 1 ] || sh bench/peers.sh $(PYTHON3) $(BENCH_ARGS)
 	$(PYTHON3) bench/run.py $(BENCH_ARGS)
 
 # The peer allocators (Debian packages), gnuplot for the charts, valgrind for bench-instr.
@@ -197,9 +200,21 @@ bench-real: all
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
+# Debian packages (pkg/deb.sh): libshardalloc0, libshardalloc-dev and shardalloc (the launcher)
+# built with dpkg-deb into $(DEB_BUILD)/debs/, checked by lintian when it is installed.
+# test-install: the Release build installed into a temporary prefix and used through pkg-config,
+# find_package and add_subdirectory; then the .debs installed, used and removed (as root).
+DEB_BUILD ?= build-deb
+.PHONY: deb test-install
+deb:
+	JOBS=$(JOBS) bash pkg/deb.sh $(DEB_BUILD)
+
+test-install: all
+	JOBS=$(JOBS) bash pkg/test/test-install.sh $(BUILD) $(DEB_BUILD)
+
 clean:
 	rm -rf $(BUILD) $(DEBUG_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) bindings/rust/target $(VALGRIND_BUILD) \
-	  $(ASAN_BUILD) $(UBSAN_BUILD) $(addprefix build-secure-,$(SECURE_LEVELS))
+	  $(ASAN_BUILD) $(UBSAN_BUILD) $(addprefix build-secure-,$(SECURE_LEVELS)) $(DEB_BUILD)
 
 format:
 	clang-format -i include/*.h src/*.c src/*/*.h src/*/*.c test/*.h test/*/*.c test/*/*.cpp \

@@ -158,7 +158,7 @@ void* _mi_heap_realloc_zero(mi_heap_t* heap, void* p, size_t newsize, bool zero)
   if (p == NULL) return _mi_heap_malloc_zero(heap, newsize, zero);
   if (mi_unlikely(!mi_is_in_heap_region(p))) {
 #if SA_SECURE >= 4
-    _mi_error_message(EINVAL, "realloc of a pointer shardalloc did not allocate: %p", p);
+    _mi_error_message(EINVAL, "realloc of an invalid pointer %p: shardalloc did not allocate it", p);
     errno = EINVAL;
     return NULL;
 #endif

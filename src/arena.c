@@ -40,9 +40,9 @@ static pthread_mutex_t mi_arena_grow_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void _mi_arena_fork_lock(bool lock) {
   if (lock)
-    pthread_mutex_lock(&mi_arena_grow_lock);
+    mi_lock(&mi_arena_grow_lock);
   else
-    pthread_mutex_unlock(&mi_arena_grow_lock);
+    mi_unlock(&mi_arena_grow_lock);
 }
 
 // The arena of an id (index + 1), or NULL.
@@ -204,12 +204,12 @@ void* _mi_arena_alloc(size_t size, mi_arena_id_t req, mi_memid_t* memid) {
     // grow: one thread reserves, the others retry on what it added
     const size_t seen = mi_atomic_load_acquire(&mi_arena_count);
     const size_t reserve = (size_t)mi_option_get_size(mi_option_arena_reserve);
-    pthread_mutex_lock(&mi_arena_grow_lock);
+    mi_lock(&mi_arena_grow_lock);
     bool ok = (mi_atomic_load_acquire(&mi_arena_count) != seen);
     if (!ok && os_allowed && seen < MI_MAX_ARENAS && size <= reserve) {
       ok = (mi_arena_reserve_os_locked(reserve, false, false) != 0);
     }
-    pthread_mutex_unlock(&mi_arena_grow_lock);
+    mi_unlock(&mi_arena_grow_lock);
     if (ok && mi_arenas_try_alloc(blocks, &p, memid)) return p;
   }
   if (!os_allowed) return NULL;
@@ -284,7 +284,7 @@ void _mi_arena_free(void* p, size_t size, mi_memid_t memid) {
   if (memid.kind != MI_MEM_ARENA) return;
   mi_arena_t* arena = mi_atomic_load_acquire(&mi_arenas[memid.arena_index]);
   if (arena == NULL || memid.block_index + memid.block_count > arena->block_count) {
-    _mi_error_message(EFAULT, "freeing %p to an arena it does not belong to", p);
+    _mi_error_message(EFAULT, "invalid pointer %p: freed to an arena it does not belong to", p);
     return;
   }
   mi_track_mem_undefined(p, memid.block_count * MI_ARENA_BLOCK_SIZE);  // no block lives here
@@ -315,9 +315,9 @@ int mi_reserve_os_memory_ex(size_t size, bool commit, bool allow_large, bool exc
   (void)commit;  // Linux commits on first touch either way
   if (arena_id != NULL) *arena_id = 0;
   if (size == 0 || size > mi_arena_size_max()) return EINVAL;
-  pthread_mutex_lock(&mi_arena_grow_lock);
+  mi_lock(&mi_arena_grow_lock);
   const mi_arena_id_t id = mi_arena_reserve_os_locked(size, allow_large, exclusive);
-  pthread_mutex_unlock(&mi_arena_grow_lock);
+  mi_unlock(&mi_arena_grow_lock);
   if (id == 0) return ENOMEM;
   if (arena_id != NULL) *arena_id = id;
   return 0;
@@ -346,10 +346,10 @@ bool mi_manage_os_memory_ex(void* start, size_t size, bool is_committed, bool is
   size_t usable = (end - lo) & ~(uintptr_t)(MI_ARENA_BLOCK_SIZE - 1);
   if (usable > mi_arena_size_max()) usable = mi_arena_size_max();
   const mi_memid_t memid = {.kind = MI_MEM_NONE};
-  pthread_mutex_lock(&mi_arena_grow_lock);
+  mi_lock(&mi_arena_grow_lock);
   const mi_arena_id_t id = mi_arena_add_locked((void*)lo, usable, memid, exclusive, true, is_large,
                                                is_committed, is_zero);
-  pthread_mutex_unlock(&mi_arena_grow_lock);
+  mi_unlock(&mi_arena_grow_lock);
   if (id == 0) return false;
   if (arena_id != NULL) *arena_id = id;
   return true;
@@ -385,10 +385,10 @@ int mi_reserve_huge_os_pages_at_ex(size_t pages, int numa_node, size_t timeout_m
     mi_memid_t memid;
     void* start = _mi_os_alloc_huge_os_pages(n * gib, &memid);
     if (start == NULL) continue;
-    pthread_mutex_lock(&mi_arena_grow_lock);
+    mi_lock(&mi_arena_grow_lock);
     const mi_arena_id_t id =
         mi_arena_add_locked(start, n * gib, memid, exclusive, false, true, true, true);
-    pthread_mutex_unlock(&mi_arena_grow_lock);
+    mi_unlock(&mi_arena_grow_lock);
     if (id == 0) {
       _mi_os_free(start, n * gib, memid);
       return ENOMEM;
@@ -459,7 +459,7 @@ void mi_arenas_print(void) mi_attr_noexcept { mi_debug_show_arenas(); }
    own memory is left alone). Unsafe by design: blocks other threads still use are gone. */
 void _mi_arenas_unsafe_destroy_all(void) {
   _mi_os_huge_cache_purge(true);
-  pthread_mutex_lock(&mi_arena_grow_lock);
+  mi_lock(&mi_arena_grow_lock);
   const size_t count = mi_atomic_load_acquire(&mi_arena_count);
   mi_atomic_store_release(&mi_arena_count, 0);
   for (size_t i = 0; i < count; i++) {
@@ -469,5 +469,5 @@ void _mi_arenas_unsafe_destroy_all(void) {
     mi_stat_decrease(arenas, 1);
     if (!arena->is_external) _mi_os_free(arena->start, arena->memid.size, arena->memid);
   }
-  pthread_mutex_unlock(&mi_arena_grow_lock);
+  mi_unlock(&mi_arena_grow_lock);
 }

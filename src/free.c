@@ -109,7 +109,7 @@ void _mi_secure_bad_link(const mi_page_t* page, const mi_block_t* block, const m
 
 void* _mi_page_malloc_bad_link(mi_heap_t* heap, mi_page_t* page, size_t size, bool zero) {
   mi_block_t* const block = page->free;
-  _mi_secure_bad_link(page, block, mi_block_nextx(page->keys, block));
+  _mi_secure_bad_link(page, block, mi_block_nextx(mi_page_keys(page), block));
   // Still here (a handler returned): the rest of the list is lost (none of it can be trusted);
   // the block itself is handed out as asked (an aligned caller chose it for its address).
   mi_block_set_next(page, block, NULL);
@@ -158,7 +158,8 @@ static bool mi_secure_check_block(const mi_segment_t* segment, const mi_page_t* 
 #endif
 
 void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
-  const uintptr_t owner = mi_atomic_load_relaxed(&segment->thread_id);
+  (void)segment;  // (the secure checks use it)
+  const mi_threadid_t owner = mi_page_owner(page);
   const bool is_local = (_mi_thread_id() == owner);
   mi_block_t* const block = mi_block_of(page, p, is_local);
   if (MI_CHECK_POINTERS && mi_unlikely(block == NULL)) {
@@ -175,7 +176,7 @@ void _mi_free_generic(mi_segment_t* segment, mi_page_t* page, void* p) {
     mi_free_block_local(page, block);
   } else {
     mi_free_block_mt(page, block);
-    // Into an exited thread's segment: this thread may be the only one still freeing that memory.
+    // Into an exited thread's page: this thread may be the only one still freeing that memory.
     // (owner was read before the push: after it the segment may already be gone)
     if (mi_unlikely(owner == 0)) _mi_heap_abandoned_free_tick();
   }
@@ -201,7 +202,7 @@ void _mi_free_foreign(void* p) {
     return;
   }
 #if SA_SECURE >= 4
-  _mi_error_message(EINVAL, "free of a pointer shardalloc did not allocate: %p", p);
+  _mi_error_message(EINVAL, "free of an invalid pointer %p: shardalloc did not allocate it", p);
 #else
   _mi_warning_message("free of a pointer that shardalloc did not allocate: %p (ignored)", p);
 #endif
@@ -245,7 +246,7 @@ size_t _mi_usable_size(const void* p, const char* msg) {
   const mi_page_t* page = _mi_segment_page_of(segment, p);
   // (only checked builds care who asks: a plain build trusts p and answers as the owner would)
   const bool is_local =
-      (!MI_CHECK_POINTERS || _mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id));
+      (!MI_CHECK_POINTERS || _mi_thread_id() == mi_page_owner(page));
   const mi_block_t* const block = mi_block_of(page, p, is_local);
   if (MI_CHECK_POINTERS && block == NULL) {
     _mi_error_message(EINVAL, "%s: invalid pointer %p", msg, p);
@@ -253,7 +254,7 @@ size_t _mi_usable_size(const void* p, const char* msg) {
   }
 #if SA_SECURE >= 4
   if (mi_block_canary_read(page, block) == mi_block_canary_freed(page, block)) {
-    _mi_error_message(EAGAIN, "%s of a freed block %p", msg, p);
+    _mi_error_message(EAGAIN, "invalid pointer %p: %s of a freed block (use after free)", p, msg);
     return 0;
   }
 #endif

@@ -199,6 +199,10 @@ mi_heap_t* mi_heap_new_ex(int heap_tag, bool allow_destroy, mi_arena_id_t arena_
     return NULL;
   }
   mi_heap_t* backing = mi_heap_get_backing();
+  if (!mi_heap_is_initialized(backing)) {  // a thread whose exit has begun gets no new heaps
+    errno = ENOMEM;
+    return NULL;
+  }
   mi_heap_t* heap = (mi_heap_t*)mi_heap_malloc(backing, sizeof(mi_heap_t));
   if (heap == NULL) return NULL;
   // no_reclaim: abandoned pages must not join a heap that may be destroyed wholesale
@@ -250,9 +254,15 @@ static void mi_heap_absorb(mi_heap_t* to, mi_heap_t* from) {
       mi_page_set_heap(page, to);
       page->heap_tag = to->tag;
       _mi_page_queue_push_back(to, to_pq, page);
-      // re-arm: full pages must report remote frees to their new heap
-      _mi_page_use_delayed_free(page, mi_page_is_in_full(page) ? MI_USE_DELAYED_FREE
-                                                            : MI_NO_DELAYED_FREE, true);
+      if (mi_page_is_in_full(page)) {
+        // Re-arm: a full page reports remote frees to its new heap. A free that came meanwhile
+        // (the page was disarmed since the detach) is on thread_free, where nobody looks while
+        // the page sits in the full queue: then it has room, and leaves that queue.
+        _mi_page_use_delayed_free(page, MI_USE_DELAYED_FREE, true);
+        if (mi_page_thread_free(page) != NULL) _mi_page_unfull(page);
+      } else {
+        _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, true);
+      }
       page = next;
     }
   }
@@ -262,6 +272,7 @@ static void mi_heap_absorb(mi_heap_t* to, mi_heap_t* from) {
   from->page_retired_min = MI_BIN_FULL;
   from->page_retired_max = 0;
   mi_assert_internal(from->page_count == 0);
+  mi_assert_expensive(_mi_page_queue_is_valid(to, &to->pages[MI_BIN_FULL]));
 }
 
 void mi_heap_delete(mi_heap_t* heap) mi_attr_noexcept {
@@ -346,14 +357,15 @@ void _mi_heap_unsafe_destroy_all(void) {
 /* ---------------------------------------------------------------------------------------------
    Visiting blocks
 --------------------------------------------------------------------------------------------- */
-#define MI_VISIT_MAX_BLOCKS (MI_SMALL_PAGE_SIZE / MI_GRANULE_SIZE)  // blocks in the densest page
+#define MI_VISIT_MAX_BLOCKS MI_PAGE_BLOCKS_MAX  // blocks in the densest page
 
 // Call the visitor for every live block of the page: all blocks handed out minus the free ones.
 static bool mi_page_visit_blocks(mi_page_t* page, const mi_heap_area_t* area, const mi_visit_t* v) {
   if (page->used == 0) return true;
   const size_t bsize = mi_page_block_size(page);
   uint8_t* const start = mi_page_start(page);
-  if (page->capacity == 1) return v->visitor(v->heap, area, start, bsize, v->arg);
+  const size_t usable = area->block_size;
+  if (page->capacity == 1) return v->visitor(v->heap, area, start, usable, v->arg);
   uint64_t free_map[MI_VISIT_MAX_BLOCKS / 64];
   const size_t capacity = page->capacity;
   mi_assert_internal(capacity <= MI_VISIT_MAX_BLOCKS);
@@ -364,7 +376,7 @@ static bool mi_page_visit_blocks(mi_page_t* page, const mi_heap_area_t* area, co
   }
   for (size_t i = 0; i < capacity; i++) {
     if (free_map[i / 64] & ((uint64_t)1 << (i % 64))) continue;
-    if (!v->visitor(v->heap, area, start + i * bsize, bsize, v->arg)) return false;
+    if (!v->visitor(v->heap, area, start + i * bsize, usable, v->arg)) return false;
   }
   return true;
 }
@@ -379,17 +391,20 @@ static bool mi_heap_page_visit(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* 
       .reserved = (size_t)page->reserved * bsize,
       .committed = (size_t)page->capacity * bsize,
       .used = page->used,
-      .block_size = bsize,
+      .block_size = bsize - MI_PADDING,  // what the program may use (a secure canary follows)
       .full_block_size = bsize,
       .heap_tag = page->heap_tag,
   };
-  if (!v->visitor(v->heap, &area, NULL, bsize, v->arg)) return false;
+  if (!v->visitor(v->heap, &area, NULL, area.block_size, v->arg)) return false;
   return !v->visit_blocks || mi_page_visit_blocks(page, &area, v);
 }
 
 bool mi_heap_visit_blocks(const mi_heap_t* heap, bool visit_blocks, mi_block_visit_fun* visitor,
                           void* arg) mi_attr_noexcept {
   if (visitor == NULL || heap == NULL || !mi_heap_is_initialized(heap)) return false;
+  // Blocks other threads freed into full pages wait on the heap's delayed list, still counted as
+  // live by their pages: hand them to their pages first, so only live blocks are visited.
+  _mi_heap_delayed_free_all((mi_heap_t*)heap);
   const mi_visit_t v = {heap, visit_blocks, visitor, arg};
   return mi_heap_visit_pages((mi_heap_t*)heap, &mi_heap_page_visit, (void*)&v);
 }

@@ -72,6 +72,13 @@ uintptr_t _mi_process_secret;  // hidden (the library is built with -fvisibility
 --------------------------------------------------------------------------------------------- */
 static void mi_thread_done_ex(mi_heap_t* heap);
 
+/* Set once the thread's exit has begun (its key destructor ran): the thread has given up its
+   heap, and has no later hook that would give up a new one. An allocation it still makes (in a
+   later key destructor, a C++ thread_local destructor, an output callback that prints the
+   verbose "thread done" line) gets a heap for that allocation only, whose pages are abandoned at
+   once (_mi_malloc_while_exiting): the block lives in abandoned memory, which others adopt. */
+static __thread bool mi_thread_exiting mi_decl_tls;
+
 static void mi_thread_heap_install(mi_heap_t* heap) {
   _mi_heap_set_default_direct(heap);
   _mi_prim_thread_associate_default_heap(heap);  // may allocate in libc: the heap is ready now
@@ -81,7 +88,7 @@ static void mi_thread_heap_install(mi_heap_t* heap) {
 
 void mi_thread_init(void) mi_attr_noexcept {
   mi_process_init();
-  if (mi_heap_is_initialized(mi_prim_get_default_heap())) return;
+  if (mi_thread_exiting || mi_heap_is_initialized(mi_prim_get_default_heap())) return;
   mi_thread_data_t* td = mi_thread_data_alloc();
   if (td == NULL) {
     _mi_error_message(ENOMEM, "unable to allocate thread-local heap metadata");
@@ -93,6 +100,8 @@ void mi_thread_init(void) mi_attr_noexcept {
   mi_thread_heap_install(&td->heap);
 }
 
+// The calling thread's default heap, initialised if needed; the empty heap on a thread whose exit
+// has begun (and when metadata cannot be had).
 mi_heap_t* _mi_heap_default_init(void) {
   mi_heap_t* heap = mi_prim_get_default_heap();
   if (mi_heap_is_initialized(heap)) return heap;
@@ -100,25 +109,15 @@ mi_heap_t* _mi_heap_default_init(void) {
   return mi_prim_get_default_heap();
 }
 
-// Called with the thread's backing heap when the thread exits (or from mi_thread_done).
-static void mi_thread_done_ex(mi_heap_t* heap) {
-  if (heap == NULL || !mi_heap_is_initialized(heap)) return;
-  if (heap->thread_id != _mi_thread_id()) return;  // only the owner can let its heap go
+// The backing heap of the calling thread lets go of everything: the thread's other heaps join it,
+// empty pages are freed, pages with live blocks are abandoned; then its record goes.
+static void mi_heap_let_go(mi_heap_t* heap) {
   mi_tld_t* tld = heap->tld;
-  _mi_heap_set_default_direct(heap);
   _mi_heap_delete_others(heap);  // their pages join the backing heap first
-  const size_t owned = tld->segments.count;
   _mi_heap_collect_abandon(heap);
-  if (mi_option_get(mi_option_verbose) >= 2) {
-    _mi_verbose_message("thread done: %zu segment(s) owned, %zu abandoned in the process", owned,
-                        _mi_segment_abandoned_count());
-  }
   mi_assert_internal(tld->segments.count == 0);
   _mi_stats_flush(tld);
   (void)tld;
-  _mi_heap_set_default_direct(&_mi_heap_empty);
-  mi_atomic_sub_relaxed(&mi_thread_count, 1);
-  mi_stat_decrease(threads, 1);
   if (heap != &_mi_heap_main) {
     mi_thread_data_free((mi_thread_data_t*)heap);  // heap is the first member
   } else {
@@ -126,7 +125,44 @@ static void mi_thread_done_ex(mi_heap_t* heap) {
   }
 }
 
-static void mi_thread_done_key(void* value) { mi_thread_done_ex((mi_heap_t*)value); }
+// Called with the thread's backing heap when the thread exits (or from mi_thread_done).
+static void mi_thread_done_ex(mi_heap_t* heap) {
+  if (heap == NULL || !mi_heap_is_initialized(heap)) return;
+  if (heap->thread_id != _mi_thread_id()) return;  // only the owner can let its heap go
+  _mi_heap_set_default_direct(heap);
+  const size_t owned = heap->tld->segments.count;
+  mi_heap_let_go(heap);
+  _mi_heap_set_default_direct(&_mi_heap_empty);
+  mi_atomic_sub_relaxed(&mi_thread_count, 1);
+  mi_stat_decrease(threads, 1);
+  // (last: an output callback may allocate, which must not find the heap just given up)
+  if (mi_option_get(mi_option_verbose) >= 2) {
+    _mi_verbose_message("thread done: %zu segment(s) owned, %zu abandoned in the process", owned,
+                        _mi_segment_abandoned_count());
+  }
+}
+
+static void mi_thread_done_key(void* value) {
+  mi_thread_exiting = true;
+  mi_thread_done_ex((mi_heap_t*)value);
+}
+
+bool _mi_thread_is_exiting(void) { return mi_thread_exiting; }
+
+// An allocation on a thread whose exit has begun: from a heap of its own, given up right after.
+void* _mi_malloc_while_exiting(size_t size, bool zero, size_t huge_alignment,
+                               size_t align_offset) {
+  mi_thread_data_t* td = mi_thread_data_alloc();
+  if (td == NULL) return mi_enomem();
+  memset(&td->tld, 0, sizeof(td->tld));
+  td->tld.heap_backing = &td->heap;
+  _mi_heap_init(&td->heap, &td->tld, 0, false);
+  void* p = _mi_malloc_generic(&td->heap, size, zero, huge_alignment, align_offset);
+  const int err = errno;
+  mi_heap_let_go(&td->heap);
+  errno = err;
+  return p;
+}
 
 void mi_thread_done(void) mi_attr_noexcept {
   mi_heap_t* heap = mi_prim_get_default_heap();
@@ -185,9 +221,27 @@ static void mi_process_reserve(void) {
   }
 }
 
+static _Atomic(mi_threadid_t) mi_process_initializer;  // the thread that runs mi_process_init
+
+// Another thread that starts allocating while the first one initialises the process waits for it
+// (it would otherwise run on options, secrets and locks not set up yet); the initialising thread
+// itself may allocate meanwhile (libc's pthread_atfork may call malloc), and goes on.
+static void mi_process_init_wait(void) {
+  if (mi_atomic_load_relaxed(&mi_process_initializer) == _mi_thread_id()) return;
+  for (size_t spins = 0; mi_atomic_load_acquire(&mi_process_state) != 2; spins++) {
+    if (spins < 64) mi_atomic_yield();
+    else _mi_prim_thread_yield();
+  }
+}
+
 void mi_process_init(void) mi_attr_noexcept {
   int expected = 0;
-  if (!atomic_compare_exchange_strong(&mi_process_state, &expected, 1)) return;
+  if (mi_likely(mi_atomic_load_acquire(&mi_process_state) == 2)) return;
+  if (!atomic_compare_exchange_strong(&mi_process_state, &expected, 1)) {
+    if (expected == 1) mi_process_init_wait();
+    return;
+  }
+  mi_atomic_store_relaxed(&mi_process_initializer, _mi_thread_id());
   _mi_os_init();
   _mi_stats_init();
   _mi_options_init();

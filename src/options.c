@@ -1,6 +1,8 @@
 /* Options (mimalloc's names, numbers and defaults, read once from MIMALLOC_<NAME> in the
  * environment, case-insensitively), output and error reporting, and the deferred-free hook.
- * Options are process-wide; a racing first read is harmless (both threads compute the same value).
+ * Options are process-wide and any thread may read or set one at any time: each is kept in
+ * atomics (relaxed: an option is one word, ordered by nothing else), and the first reading of
+ * the environment is claimed by one thread, so that it cannot overwrite a concurrent set.
  * Nothing here allocates: messages are formatted into stack buffers. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,14 +12,15 @@
 
 typedef enum mi_init_e {
   MI_UNINIT,       // not yet read from the environment
-  MI_DEFAULTED,    // not in the environment: the default applies
-  MI_INITIALIZED   // from the environment or set explicitly
+  MI_DEFAULTED,    // not in the environment: default_value applies
+  MI_INITIALIZED,  // value applies: from the environment or set explicitly
+  MI_READING       // one thread is storing what it read from the environment
 } mi_init_t;
 
 typedef struct mi_option_desc_s {
-  long        value;
-  mi_init_t   init;
-  long        default_value;
+  _Atomic(long) value;          // [shared] the environment's or mi_option_set's value
+  _Atomic(long) default_value;  // [shared] in effect while init is MI_DEFAULTED
+  _Atomic(int)  init;           // [shared] a mi_init_t; release-stored after value
   const char* name;         // MIMALLOC_<name>
   const char* legacy_name;  // older name still accepted, or NULL
   bool        is_size;      // value in KiB, environment accepts K/M/G/T suffixes
@@ -30,7 +33,7 @@ typedef struct mi_option_desc_s {
 #define SA_DEFAULT_ALLOW_THP 1
 #endif
 
-#define MI_OPT(name, def, legacy, is_size, applies) {def, MI_UNINIT, def, #name, legacy, is_size, applies}
+#define MI_OPT(name, def, legacy, is_size, applies) {def, def, MI_UNINIT, #name, legacy, is_size, applies}
 
 static mi_option_desc_t mi_options[_mi_option_last] = {
     MI_OPT(show_errors, SA_DEBUG > 0 ? 1 : 0, NULL, false, true),
@@ -130,27 +133,33 @@ static bool mi_option_parse(const mi_option_desc_t* desc, const char* s, long* r
   return true;
 }
 
-// The state is settled before any warning: printing one reads the warning options, and an
-// invalid value of one of those must not recurse.
-static void mi_option_init(mi_option_desc_t* desc) {
+// Reads the environment and returns the option's value. The first thread to claim the option
+// (MI_UNINIT -> MI_READING) stores the value, then settles the state before any warning: printing
+// one reads the warning options, and an invalid value of one of those must not recurse. A thread
+// that loses the claim returns what it read itself (the same environment, the same value).
+static long mi_option_init(mi_option_desc_t* desc) {
   char buf[64];
   bool found = mi_getenv_option(desc->name, buf, sizeof(buf));
   bool legacy = false;
   if (!found && desc->legacy_name != NULL) {
     found = legacy = mi_getenv_option(desc->legacy_name, buf, sizeof(buf));
   }
-  long value;
+  long value = 0;
   const bool valid = (found && mi_option_parse(desc, buf, &value));
-  desc->value = (valid ? value : desc->default_value);
-  desc->init = (valid ? MI_INITIALIZED : MI_DEFAULTED);
-  if (legacy) {
-    _mi_warning_message("environment option \"mimalloc_%s\" is deprecated; use \"mimalloc_%s\"",
-                        desc->legacy_name, desc->name);
+  int expected = MI_UNINIT;
+  if (mi_atomic_cas_strong_acq_rel(&desc->init, &expected, MI_READING)) {
+    if (valid) mi_atomic_store_relaxed(&desc->value, value);
+    mi_atomic_store_release(&desc->init, valid ? MI_INITIALIZED : MI_DEFAULTED);
+    if (legacy) {
+      _mi_warning_message("environment option \"mimalloc_%s\" is deprecated; use \"mimalloc_%s\"",
+                          desc->legacy_name, desc->name);
+    }
+    if (found && !valid) {
+      _mi_warning_message("environment option mimalloc_%s has an invalid value \"%s\"; using %ld",
+                          desc->name, buf, mi_atomic_load_relaxed(&desc->default_value));
+    }
   }
-  if (found && !valid) {
-    _mi_warning_message("environment option mimalloc_%s has an invalid value \"%s\"; using %ld",
-                        desc->name, buf, desc->default_value);
-  }
+  return (valid ? value : mi_atomic_load_relaxed(&desc->default_value));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -158,14 +167,18 @@ static void mi_option_init(mi_option_desc_t* desc) {
 --------------------------------------------------------------------------------------------- */
 static mi_option_desc_t* mi_option_desc(mi_option_t option) {
   if ((int)option < 0 || option >= _mi_option_last) return NULL;
-  mi_option_desc_t* desc = &mi_options[option];
-  if (desc->init == MI_UNINIT) mi_option_init(desc);
-  return desc;
+  return &mi_options[option];
+}
+
+static long mi_option_value(mi_option_desc_t* desc) {
+  const int init = mi_atomic_load_acquire(&desc->init);
+  if (init == MI_UNINIT || init == MI_READING) return mi_option_init(desc);
+  return mi_atomic_load_relaxed(init == MI_INITIALIZED ? &desc->value : &desc->default_value);
 }
 
 long mi_option_get(mi_option_t option) {
-  const mi_option_desc_t* desc = mi_option_desc(option);
-  return (desc == NULL ? 0 : desc->value);
+  mi_option_desc_t* desc = mi_option_desc(option);
+  return (desc == NULL ? 0 : mi_option_value(desc));
 }
 
 long mi_option_get_clamp(mi_option_t option, long lo, long hi) {
@@ -174,23 +187,29 @@ long mi_option_get_clamp(mi_option_t option, long lo, long hi) {
 }
 
 size_t mi_option_get_size(mi_option_t option) {
-  const mi_option_desc_t* desc = mi_option_desc(option);
-  if (desc == NULL || desc->value < 0) return 0;
-  return (size_t)desc->value * (desc->is_size ? 1024 : 1);
+  mi_option_desc_t* desc = mi_option_desc(option);
+  if (desc == NULL) return 0;
+  const long value = mi_option_value(desc);
+  if (value < 0) return 0;
+  return (size_t)value * (desc->is_size ? 1024 : 1);
 }
 
+// An explicit set waits until the environment's value is stored: storing after it is what makes
+// the set win (the reading thread stores one word between its claim and settling).
 void mi_option_set(mi_option_t option, long value) {
   mi_option_desc_t* desc = mi_option_desc(option);
   if (desc == NULL) return;
-  desc->value = value;
-  desc->init = MI_INITIALIZED;
+  if (mi_atomic_load_acquire(&desc->init) == MI_UNINIT) (void)mi_option_init(desc);
+  while (mi_atomic_load_acquire(&desc->init) == MI_READING) mi_atomic_yield();
+  mi_atomic_store_relaxed(&desc->value, value);
+  mi_atomic_store_release(&desc->init, MI_INITIALIZED);
 }
 
+// The default is kept apart from the value, so it needs no ordering with the setters.
 void mi_option_set_default(mi_option_t option, long value) {
   mi_option_desc_t* desc = mi_option_desc(option);
   if (desc == NULL) return;
-  desc->default_value = value;
-  if (desc->init != MI_INITIALIZED) desc->value = value;
+  mi_atomic_store_relaxed(&desc->default_value, value);
 }
 
 bool mi_option_is_enabled(mi_option_t option) { return mi_option_get(option) != 0; }
@@ -210,14 +229,14 @@ void mi_options_print(void) mi_attr_noexcept {
               SHARDALLOC_VERSION_MAJOR, SHARDALLOC_VERSION_MINOR, SHARDALLOC_VERSION_PATCH,
               SA_DEBUG);
   for (int i = 0; i < _mi_option_last; i++) {
-    const mi_option_desc_t* desc = mi_option_desc((mi_option_t)i);
-    _mi_message("option '%s': %ld%s%s", desc->name, desc->value, desc->is_size ? " KiB" : "",
+    mi_option_desc_t* desc = mi_option_desc((mi_option_t)i);
+    _mi_message("option '%s': %ld%s%s", desc->name, mi_option_value(desc), desc->is_size ? " KiB" : "",
                 desc->applies ? "" : " (no effect in shardalloc)");
   }
 }
 
 void _mi_options_init(void) {
-  for (int i = 0; i < _mi_option_last; i++) (void)mi_option_desc((mi_option_t)i);
+  for (int i = 0; i < _mi_option_last; i++) (void)mi_option_value(&mi_options[i]);
   if (mi_option_is_enabled(mi_option_verbose)) mi_options_print();
 }
 
@@ -232,15 +251,70 @@ void mi_register_output(mi_output_fun* out, void* arg) mi_attr_noexcept {
   mi_atomic_store_release(&mi_out_fun, out);
 }
 
+// To the registered output function, else stderr.
+static void mi_out(const char* text) {
+  mi_output_fun* out = mi_atomic_load_acquire(&mi_out_fun);
+  void* arg = mi_atomic_load_acquire(&mi_out_arg);
+  if (out != NULL) out(text, arg);
+  else _mi_prim_out_stderr(text);
+}
+
+/* Messages of a thread that holds an allocator lock wait in one process-wide buffer (messages
+   are rare; the buffer's own lock is only ever tried, never waited on, so it cannot deadlock, also
+   in a fork child) until that thread lets go of its last lock; whoever then finds the buffer
+   non-empty prints it. A message that finds the buffer busy or full is dropped (and counted). */
+__thread unsigned _mi_locks_held mi_decl_tls;
+_Atomic(bool) _mi_messages_held;
+#define MI_HELD_SIZE 4096
+static char mi_held[MI_HELD_SIZE];
+static size_t mi_held_len;
+static _Atomic(bool) mi_held_busy;
+static _Atomic(size_t) mi_held_dropped;
+
+static bool mi_held_try_lock(void) {
+  for (int i = 0; i < 1000; i++) {
+    if (!atomic_exchange_explicit(&mi_held_busy, true, memory_order_acquire)) return true;
+    mi_atomic_yield();
+  }
+  return false;
+}
+static void mi_held_unlock(void) { atomic_store_explicit(&mi_held_busy, false, memory_order_release); }
+
+static void mi_message_hold(const char* text) {
+  const size_t len = strlen(text);
+  if (!mi_held_try_lock()) {
+    mi_atomic_add_relaxed(&mi_held_dropped, 1);
+    return;
+  }
+  if (mi_held_len + len < MI_HELD_SIZE) {
+    memcpy(mi_held + mi_held_len, text, len + 1);
+    mi_held_len += len;
+    mi_atomic_store_relaxed(&_mi_messages_held, true);
+  } else {
+    mi_atomic_add_relaxed(&mi_held_dropped, 1);
+  }
+  mi_held_unlock();
+}
+
+void _mi_messages_release(void) {
+  char text[MI_HELD_SIZE];
+  if (!mi_held_try_lock()) return;  // the holder prints it when it is done
+  memcpy(text, mi_held, mi_held_len + 1);
+  mi_held_len = 0;
+  mi_held[0] = 0;
+  mi_atomic_store_relaxed(&_mi_messages_held, false);
+  mi_held_unlock();
+  if (text[0] != 0) mi_out(text);
+  const size_t dropped = atomic_exchange(&mi_held_dropped, 0);
+  if (dropped > 0) _mi_message("%zu message(s) dropped while the allocator held a lock", dropped);
+}
+
 void _mi_fputs(mi_output_fun* out, void* arg, const char* prefix, const char* message) {
   char buf[600];
   snprintf(buf, sizeof(buf), "%s%s", (prefix != NULL ? prefix : ""), message);
-  if (out == NULL) {
-    out = mi_atomic_load_acquire(&mi_out_fun);
-    arg = mi_atomic_load_acquire(&mi_out_arg);
-  }
   if (out != NULL) out(buf, arg);
-  else _mi_prim_out_stderr(buf);
+  else if (_mi_locks_held > 0) mi_message_hold(buf);  // printed once this thread holds no lock
+  else mi_out(buf);
 }
 
 static void mi_vfmessage(const char* prefix, const char* fmt, va_list args) {
@@ -310,6 +384,7 @@ void _mi_error_message(int err, const char* fmt, ...) {
     show = false;
   }
   if (show) {
+    if (fatal) _mi_locks_held = 0;  // (the message must be out before the abort, lock or not)
     va_list args;
     va_start(args, fmt);
     mi_vfmessage("shardalloc: error: ", fmt, args);

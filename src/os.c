@@ -193,7 +193,7 @@ void* _mi_os_alloc_huge(size_t size, size_t alignment, mi_memid_t* memid) {
   if (mi_atomic_load_relaxed(&mi_huge_cache_count) > 0) {
     void* found = NULL;
     size_t found_size = 0;
-    pthread_mutex_lock(&mi_huge_cache_lock);
+    mi_lock(&mi_huge_cache_lock);
     mi_huge_cached_t* best = NULL;
     for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
       mi_huge_cached_t* e = &mi_huge_cache[i];
@@ -205,7 +205,7 @@ void* _mi_os_alloc_huge(size_t size, size_t alignment, mi_memid_t* memid) {
       found_size = best->size;
       mi_huge_cache_drop_locked(best, true);
     }
-    pthread_mutex_unlock(&mi_huge_cache_lock);
+    mi_unlock(&mi_huge_cache_lock);
     if (found != NULL) {
       if (found_size > size) mi_os_unmap((uint8_t*)found + size, found_size - size);
       *memid = (mi_memid_t){.kind = MI_MEM_OS,
@@ -236,7 +236,7 @@ void _mi_os_free_huge(mi_memid_t memid) {
     return;
   }
   const long long now = _mi_prim_clock_now();
-  pthread_mutex_lock(&mi_huge_cache_lock);
+  mi_lock(&mi_huge_cache_lock);
   mi_huge_cache_expire_locked(now, false);
   // Room: evict the oldest entries until this one fits the total.
   while (mi_huge_cache_bytes + memid.size > MI_HUGE_CACHE_TOTAL) {
@@ -261,21 +261,21 @@ void _mi_os_free_huge(mi_memid_t memid) {
     mi_stat_increase(committed, memid.size);  // kept unpurged
     memid.base = NULL;
   }
-  pthread_mutex_unlock(&mi_huge_cache_lock);
+  mi_unlock(&mi_huge_cache_lock);
   if (memid.base != NULL) mi_os_unmap(memid.base, memid.size);
 }
 
 void _mi_os_huge_cache_purge(bool force) {
   if (mi_atomic_load_relaxed(&mi_huge_cache_count) == 0) return;
   const long long now = _mi_prim_clock_now();
-  pthread_mutex_lock(&mi_huge_cache_lock);
+  mi_lock(&mi_huge_cache_lock);
   mi_huge_cache_expire_locked(now, force);
-  pthread_mutex_unlock(&mi_huge_cache_lock);
+  mi_unlock(&mi_huge_cache_lock);
 }
 
 void _mi_os_fork_lock(bool lock) {
   if (lock)
-    pthread_mutex_lock(&mi_huge_cache_lock);
+    mi_lock(&mi_huge_cache_lock);
   else
-    pthread_mutex_unlock(&mi_huge_cache_lock);
+    mi_unlock(&mi_huge_cache_lock);
 }

@@ -85,6 +85,14 @@ bool _mi_page_queue_is_valid(mi_heap_t* heap, const mi_page_queue_t* pq) {
     if (page->prev != prev) return false;
     if (mi_page_heap(page) != heap) return false;
     if (mi_page_is_in_full(page) != mi_page_queue_is_full(pq)) return false;
+    // A full page armed for delayed frees has nothing on thread_free: remote frees reach its heap
+    // (the owner never looks at thread_free while the page is in the full queue). One load reads
+    // both, so this holds whatever other threads do meanwhile.
+    const uintptr_t tf = mi_atomic_load_acquire(&((mi_page_t*)page)->xthread_free);
+    if (mi_page_queue_is_full(pq) && mi_tf_delayed(tf) == MI_USE_DELAYED_FREE &&
+        mi_tf_block(tf) != NULL) {
+      return false;
+    }
     if (!mi_page_queue_is_full(pq) && pq->block_size != MI_HUGE_QUEUE_MARK &&
         page->block_size != pq->block_size) return false;
     prev = page;

@@ -50,8 +50,8 @@ static void mi_page_extend_free(mi_heap_t* heap, mi_page_t* page) {
     stride = 1 + (size_t)((rnd >> 32) % (extend - 1));
     while (mi_gcd(stride, extend) != 1) stride = stride % (extend - 1) + 1;
   }
-  mi_block_t* block = (mi_block_t*)(start + first * bsize);
-  page->free = block;
+  mi_block_t* const head = (mi_block_t*)(start + first * bsize);
+  mi_block_t* block = head;
   for (size_t i = 1, idx = first; i < extend; i++) {
     idx += stride;
     if (idx >= extend) idx -= extend;
@@ -61,17 +61,22 @@ static void mi_page_extend_free(mi_heap_t* heap, mi_page_t* page) {
   }
   mi_block_set_next(page, block, NULL);
 #else
-  mi_block_t* block = (mi_block_t*)start;
+  mi_block_t* const head = (mi_block_t*)start;
+  mi_block_t* block = head;
   for (size_t i = 1; i < extend; i++) {
     mi_block_t* next = (mi_block_t*)((uint8_t*)block + bsize);
     mi_block_set_next(page, block, next);
     block = next;
   }
   mi_block_set_next(page, block, NULL);
-  page->free = (mi_block_t*)start;
 #endif
+  // Publish the list only once every link is written (the compiler may not sink a link store
+  // below this): a fork() that catches this thread here leaves the child either the page as it
+  // was or the whole list (and the child checks the lists of such pages before using them).
+  atomic_signal_fence(memory_order_seq_cst);
+  page->capacity += (uint16_t)extend;
+  page->free = head;
   page->free_is_zero = page->is_zero_init;  // fresh blocks are zero apart from their link
-  page->capacity += (uint32_t)extend;
   heap->tld->stats.pages_extended++;
 }
 
@@ -86,16 +91,18 @@ static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
            : 0);
   const size_t area =
       (page->is_huge ? block_size : page->slice_count * MI_SLICE_SIZE - MI_PAGE_GUARD);
-  page->reserved = (uint32_t)(page->is_huge ? 1 : area / block_size);
+  page->reserved = (uint16_t)(page->is_huge ? 1 : area / block_size);
   page->capacity = 0;
   page->used = 0;
   page->free = NULL;
   page->local_free = NULL;
-  mi_atomic_store_relaxed(&page->flags, 0);
+  mi_atomic_store_relaxed(&page->xowner, heap->thread_id);  // (no flags)
   page->retire_expire = 0;
   page->heap_tag = heap->tag;
+#if SA_SECURE >= 3
   page->keys[0] = _mi_heap_random_next(heap);
   page->keys[1] = _mi_heap_random_next(heap);
+#endif
   page->next = page->prev = NULL;
   mi_atomic_store_relaxed(&page->xthread_free, mi_tf_make(NULL, MI_NO_DELAYED_FREE));
   mi_page_set_heap(page, heap);
@@ -125,12 +132,13 @@ static void mi_page_thread_free_collect(mi_page_t* page) {
     tail = next;
   }
   if (count > page->capacity || count > page->used) {
-    _mi_error_message(EFAULT, "corrupted thread-free list in page %p", (void*)page);
+    _mi_error_message(EFAULT, "corrupted free list in page %p: its thread-free list is too long",
+                      (void*)page);
     return;  // leak the list rather than spread the corruption
   }
   mi_block_set_next(page, tail, page->local_free);
   page->local_free = head;
-  page->used -= (uint32_t)count;
+  page->used -= (uint16_t)count;
 }
 
 void _mi_page_free_collect(mi_page_t* page, bool force) {
@@ -190,14 +198,19 @@ static bool mi_page_to_full(mi_page_t* page, mi_page_queue_t* pq) {
   return true;
 }
 
-// A block of a full page was freed: back to its size queue (at the front: it has room).
+/* A block of a full page was freed: the page goes back to its size queue, at the end. At the
+   front it would serve the very next malloc with its one free block and be full again at once: a
+   queue move and a slow path for every block freed into it. At the end it is reached when the
+   pages before it are used up, by which time more of its blocks are free.
+   The page stays armed for delayed frees: the next remote free into it still goes through the
+   heap's delayed list (the block stays counted in `used` until the owner takes it, so the page
+   cannot go away meanwhile), which disarms it. Leaving it armed saves an atomic update here. */
 void _mi_page_unfull(mi_page_t* page) {
   mi_assert_internal(mi_page_is_in_full(page));
   mi_heap_t* heap = mi_page_heap(page);
   mi_assert_expensive(_mi_page_is_valid(page));
-  _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, false);
   _mi_page_queue_remove(heap, &heap->pages[MI_BIN_FULL], page);
-  _mi_page_queue_push(heap, _mi_heap_page_queue_of(heap, page), page);
+  _mi_page_queue_push_back(heap, _mi_heap_page_queue_of(heap, page), page);
 }
 
 bool _mi_heap_delayed_free_partial(mi_heap_t* heap) {
@@ -207,7 +220,7 @@ bool _mi_heap_delayed_free_partial(mi_heap_t* heap) {
     mi_block_t* next = mi_block_nextx(heap->keys, block);
 #if SA_SECURE >= 3
     if (next != NULL && !mi_is_in_heap_region(next)) {
-      _mi_error_message(EFAULT, "corrupted delayed-free list: block %p links to %p", (void*)block,
+      _mi_error_message(EFAULT, "corrupted free list: the delayed-free block %p links to %p", (void*)block,
                         (void*)next);
       next = NULL;  // (with an error handler registered: drop the rest)
     }
@@ -316,6 +329,7 @@ void _mi_page_abandon(mi_page_t* page, mi_page_queue_t* pq) {
   _mi_page_queue_remove(heap, pq, page);
   heap->tld->stats.pages.current--;
   mi_page_set_heap(page, NULL);
+  mi_page_set_owner(page, 0);  // every free into it is a remote one from now on
   _mi_segment_page_abandon(page, &heap->tld->segments);
 }
 
@@ -325,6 +339,7 @@ void _mi_page_reclaim(mi_heap_t* heap, mi_page_t* page) {
   mi_page_set_heap(page, heap);
   page->heap_tag = heap->tag;
   _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, true);
+  mi_page_set_owner(page, heap->thread_id);
   _mi_page_free_collect(page, false);
   mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
   _mi_page_queue_push_back(heap, pq, page);
@@ -448,7 +463,12 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
                          size_t align_offset) {
   if (mi_unlikely(!mi_heap_is_initialized(heap))) {
     heap = _mi_heap_default_init();
-    if (!mi_heap_is_initialized(heap)) return mi_enomem();
+    if (!mi_heap_is_initialized(heap)) {
+      if (_mi_thread_is_exiting()) {
+        return _mi_malloc_while_exiting(size, zero, huge_alignment, align_offset);
+      }
+      return mi_enomem();
+    }
   }
   if (mi_unlikely(size > MI_MAX_ALLOC_SIZE)) {
     _mi_error_message(EOVERFLOW, "allocation request is too large (%zu bytes)", size);
@@ -491,30 +511,47 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
 }
 
 /* ---------------------------------------------------------------------------------------------
-   Validation (debug level 3)
+   Validation (debug level 3, and the pages a fork child takes over)
 --------------------------------------------------------------------------------------------- */
-static bool mi_page_list_is_valid(mi_page_t* page, mi_block_t* p, size_t* count) {
+// A list of the page walked without trusting it: every link must be a block of the page handed
+// out so far, and there are at most `capacity` of them. Its length, or SIZE_MAX if it is damaged;
+// with `report`, a damaged link is reported as a corrupted free list (an abort by default).
+static size_t mi_page_list_count(const mi_page_t* page, const mi_block_t* list, bool report) {
   const size_t bsize = mi_page_block_size(page);
-  uint8_t* const start = mi_page_start(page);
-  uint8_t* const end = start + page->capacity * bsize;
+  const uint8_t* const start = mi_page_start(page);
+  const size_t span = (size_t)page->capacity * bsize;
   size_t n = 0;
-  while (p != NULL) {
-    if ((uint8_t*)p < start || (uint8_t*)p >= end) return false;
-    if (((uint8_t*)p - start) % bsize != 0) return false;
-    if (++n > page->capacity) return false;
-    p = mi_block_next(page, p);
+  for (const mi_block_t* prev = NULL; list != NULL; prev = list, list = mi_block_nextx(mi_page_keys(page), list)) {
+    const size_t diff = (size_t)((const uint8_t*)list - start);  // huge if list < start
+    if (diff >= span || diff % bsize != 0 || ++n > page->capacity) {
+      if (report) {
+        _mi_error_message(EFAULT, "corrupted free list in page %p: the free block %p links to %p",
+                          (const void*)page, (const void*)prev, (const void*)list);
+      }
+      return SIZE_MAX;
+    }
   }
-  *count = n;
-  return true;
+  return n;
 }
 
+static bool mi_page_lists_check(const mi_page_t* page, bool report) {
+  if (page->block_size <= 1 || page->capacity > page->reserved || page->used > page->capacity) {
+    return false;
+  }
+  const size_t nfree = mi_page_list_count(page, page->free, report);
+  const size_t nlocal = mi_page_list_count(page, page->local_free, report);
+  const size_t nthread = mi_page_list_count(page, mi_page_thread_free(page), report);
+  return nfree != SIZE_MAX && nlocal != SIZE_MAX && nthread != SIZE_MAX &&
+         page->used + nfree + nlocal == page->capacity && nthread <= page->used;
+}
+
+// Do the page's counts and its three lists agree (used + |free| + |local_free| = capacity, the
+// thread_free blocks among the used ones)? Owner only (other threads may push onto thread_free
+// meanwhile: that keeps the answer). Reports nothing.
+bool _mi_page_lists_are_consistent(const mi_page_t* page) { return mi_page_lists_check(page, false); }
+
 bool _mi_page_is_valid(mi_page_t* page) {
-  if (page == NULL || page->block_size == 0 || page->slice_offset != 0) return false;
-  if (page->capacity > page->reserved || page->used > page->capacity) return false;
+  if (page == NULL || page->slice_offset != 0) return false;
   if (!_mi_segment_is_valid(_mi_page_segment(page))) return false;
-  size_t nfree = 0, nlocal = 0;
-  if (!mi_page_list_is_valid(page, page->free, &nfree)) return false;
-  if (!mi_page_list_is_valid(page, page->local_free, &nlocal)) return false;
-  // used counts blocks in thread_free too, so: used + free + local_free = capacity
-  return (page->used + nfree + nlocal == page->capacity);
+  return mi_page_lists_check(page, true);  // (a damaged link is named as such)
 }

@@ -1,12 +1,15 @@
-/* The segment map: one bit per 32 MiB of the 47-bit user address space (512 KiB of
- * zero-initialised, lazily backed memory), set while a segment header lives there. Lets free() reject NULL and
- * foreign pointers with one load, and backs mi_is_in_heap_region. Bits are set and cleared
- * atomically by the thread that maps or releases the segment. */
+/* The segment map: one entry per 32 MiB of the 47-bit user address space, set while a segment
+ * header lives there, kept twice: a byte per frame (4 MiB of zero-initialised memory, backed only
+ * around the frames in use), which free() and mi_is_in_heap_region test with one load to reject
+ * NULL and foreign pointers, and a bit per frame (512 KiB), which walks over the live segments
+ * scan a word at a time. Both are set and cleared atomically by the thread that maps or releases
+ * the segment (the byte last when set, first when cleared). */
 #include <pthread.h>
 
 #include "internal/internal.h"
 
 _Atomic(uint64_t) _mi_segment_map[MI_SEGMENT_MAP_BITS / 64];
+_Atomic(uint8_t) _mi_segment_map_live[MI_SEGMENT_MAP_BITS];
 
 static size_t mi_segment_map_index(const mi_segment_t* segment) {
   mi_assert_internal(((uintptr_t)segment & MI_SEGMENT_MASK) == 0);
@@ -22,12 +25,14 @@ bool _mi_segment_map_allocated_at(const mi_segment_t* segment) {
     return false;
   }
   mi_atomic_or_acq_rel(&_mi_segment_map[index / 64], (uint64_t)1 << (index % 64));
+  mi_atomic_store_release(&_mi_segment_map_live[index], 1);  // (the header is complete)
   return true;
 }
 
 void _mi_segment_map_freed_at(const mi_segment_t* segment) {
   const size_t index = mi_segment_map_index(segment);
   if (index >= MI_SEGMENT_MAP_BITS - 1) return;
+  mi_atomic_store_release(&_mi_segment_map_live[index], 0);
   mi_atomic_and_acq_rel(&_mi_segment_map[index / 64], ~((uint64_t)1 << (index % 64)));
 }
 
@@ -49,7 +54,7 @@ static pthread_mutex_t mi_displaced_lock = PTHREAD_MUTEX_INITIALIZER;
 
 bool _mi_segment_map_register_displaced(const void* block, mi_segment_t* segment) {
   bool ok = false;
-  pthread_mutex_lock(&mi_displaced_lock);
+  mi_lock(&mi_displaced_lock);
   for (size_t i = 0; i < MI_DISPLACED_MAX; i++) {
     if (mi_displaced[i].block == NULL) {
       mi_displaced[i] = (mi_displaced_t){block, segment};
@@ -58,13 +63,13 @@ bool _mi_segment_map_register_displaced(const void* block, mi_segment_t* segment
       break;
     }
   }
-  pthread_mutex_unlock(&mi_displaced_lock);
+  mi_unlock(&mi_displaced_lock);
   if (!ok) _mi_warning_message("too many huge blocks with an offset alignment (%d)", MI_DISPLACED_MAX);
   return ok;
 }
 
 void _mi_segment_map_unregister_displaced(const void* block) {
-  pthread_mutex_lock(&mi_displaced_lock);
+  mi_lock(&mi_displaced_lock);
   for (size_t i = 0; i < MI_DISPLACED_MAX; i++) {
     if (mi_displaced[i].block == block) {
       mi_displaced[i] = (mi_displaced_t){NULL, NULL};
@@ -72,20 +77,20 @@ void _mi_segment_map_unregister_displaced(const void* block) {
       break;
     }
   }
-  pthread_mutex_unlock(&mi_displaced_lock);
+  mi_unlock(&mi_displaced_lock);
 }
 
 mi_segment_t* _mi_segment_map_displaced_lookup(const void* p) {
   if (mi_atomic_load_relaxed(&mi_displaced_count) == 0) return NULL;
   mi_segment_t* segment = NULL;
-  pthread_mutex_lock(&mi_displaced_lock);
+  mi_lock(&mi_displaced_lock);
   for (size_t i = 0; i < MI_DISPLACED_MAX; i++) {
     if (mi_displaced[i].block == p) {
       segment = mi_displaced[i].segment;
       break;
     }
   }
-  pthread_mutex_unlock(&mi_displaced_lock);
+  mi_unlock(&mi_displaced_lock);
   return segment;
 }
 
@@ -95,8 +100,8 @@ bool mi_is_in_heap_region(const void* p) mi_attr_noexcept {
 }
 
 void _mi_segment_map_fork_lock(bool lock) {
-  if (lock) pthread_mutex_lock(&mi_displaced_lock);
-  else pthread_mutex_unlock(&mi_displaced_lock);
+  if (lock) mi_lock(&mi_displaced_lock);
+  else mi_unlock(&mi_displaced_lock);
 }
 
 // Call `visit` for every live segment (used in a fork child, where no other thread runs).
@@ -113,9 +118,14 @@ void _mi_segment_map_visit(void (*visit)(mi_segment_t* segment, void* arg), void
 
 // MIMALLOC_DESTROY_ON_EXIT: no segment is ours any more, so a late free of a block is ignored.
 void _mi_segment_map_unsafe_destroy(void) {
-  for (size_t i = 0; i < MI_SEGMENT_MAP_BITS / 64; i++) mi_atomic_store_relaxed(&_mi_segment_map[i], 0);
-  pthread_mutex_lock(&mi_displaced_lock);
+  for (size_t w = 0; w < MI_SEGMENT_MAP_BITS / 64; w++) {
+    uint64_t bits = atomic_exchange_explicit(&_mi_segment_map[w], 0, memory_order_relaxed);
+    for (; bits != 0; bits &= bits - 1) {
+      mi_atomic_store_relaxed(&_mi_segment_map_live[w * 64 + (size_t)__builtin_ctzll(bits)], 0);
+    }
+  }
+  mi_lock(&mi_displaced_lock);
   memset(mi_displaced, 0, sizeof(mi_displaced));
   mi_atomic_store_relaxed(&mi_displaced_count, 0);
-  pthread_mutex_unlock(&mi_displaced_lock);
+  mi_unlock(&mi_displaced_lock);
 }

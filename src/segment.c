@@ -85,10 +85,13 @@ static void mi_segment_mask_lock(mi_segment_t* segment) {
   while (atomic_exchange_explicit(&segment->mask_lock, 1, memory_order_acquire) != 0) {
     if (++spins >= 64) _mi_prim_thread_yield();  // the holder may be inside a purge syscall
   }
+  mi_locks_enter();
 }
 
 static void mi_segment_mask_unlock(mi_segment_t* segment) {
-  if (mi_purge_background) atomic_store_explicit(&segment->mask_lock, 0, memory_order_release);
+  if (!mi_purge_background) return;
+  atomic_store_explicit(&segment->mask_lock, 0, memory_order_release);
+  mi_locks_leave();
 }
 
 // Purge the marked slices now, a run of consecutive slices at a time (mask lock held).
@@ -201,10 +204,14 @@ static bool mi_segment_purge_if_due(mi_segment_t* segment, long long now, bool f
    their owners may have gone idle), visits abandoned segments and purges freed arena blocks, so
    a process that stops calling the allocator still returns memory. It never allocates. A pass
    holds mi_purger_lock, which a segment also takes to leave the segment map, so every segment
-   the pass looks at stays mapped meanwhile.
+   the pass looks at stays mapped meanwhile; the pass as a whole runs under mi_purger_pass_lock.
 --------------------------------------------------------------------------------------------- */
 static pthread_mutex_t mi_purger_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(int) mi_purger_state;  // 0: no thread, 1: started
+// Held for a whole pass (taken first, before any other lock): MIMALLOC_DESTROY_ON_EXIT waits for
+// the pass under way and stops the thread before it unmaps what a pass would touch.
+static pthread_mutex_t mi_purger_pass_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool mi_purger_stopped;  // (under mi_purger_pass_lock)
 
 void _mi_segments_init(void) {
   mi_purge_background = mi_option_is_enabled(mi_option_purge_background);
@@ -222,14 +229,20 @@ static void* mi_purger_main(void* arg) {
     const long interval = (delay < 10 ? 10 : (delay > 1000 ? 1000 : delay));
     _mi_prim_sleep_ms(interval);
     if (delay < 0) continue;  // purging is off (the option may change at run time)
+    mi_lock(&mi_purger_pass_lock);
+    if (mi_purger_stopped) {
+      mi_unlock(&mi_purger_pass_lock);
+      return NULL;
+    }
     const long long now = _mi_prim_clock_now();
-    pthread_mutex_lock(&mi_purger_lock);
+    mi_lock(&mi_purger_lock);
     _mi_segment_map_visit(&mi_segment_purge_visit, (void*)&now);
-    pthread_mutex_unlock(&mi_purger_lock);
+    mi_unlock(&mi_purger_lock);
     size_t visits = _mi_segment_abandoned_count();
     if (visits > 16) visits = 16;
     while (visits-- > 0) _mi_segment_try_free_abandoned();
     _mi_arenas_try_purge(false);
+    mi_unlock(&mi_purger_pass_lock);
   }
   return NULL;
 }
@@ -606,9 +619,9 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
   }
   if (tld != NULL) mi_segment_purge_list_remove(segment, tld);
   // Out of the map before its memory goes: the background purger looks at mapped segments only.
-  if (mi_purge_background) pthread_mutex_lock(&mi_purger_lock);
+  if (mi_purge_background) mi_lock(&mi_purger_lock);
   _mi_segment_map_freed_at(segment);
-  if (mi_purge_background) pthread_mutex_unlock(&mi_purger_lock);
+  if (mi_purge_background) mi_unlock(&mi_purger_lock);
   if (segment->displaced_block != NULL)
     _mi_segment_map_unregister_displaced(segment->displaced_block);
   mi_atomic_store_release(&segment->thread_id, 0);
@@ -682,7 +695,7 @@ static void mi_segment_page_clear(mi_segment_t* segment, mi_page_t* page) {
 #endif
   page->free = page->local_free = NULL;
   page->used = page->capacity = page->reserved = 0;
-  mi_atomic_store_relaxed(&page->flags, 0);
+  mi_atomic_store_relaxed(&page->xowner, 0);
   mi_atomic_store_relaxed(&page->xthread_free, 0);
   mi_atomic_store_relaxed(&page->xheap, 0);
   segment->used--;
@@ -747,10 +760,10 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
   tld->count--;
   mi_stat_increase(segments_abandoned, 1);
   // on the list and ownerless at once (under the lock), so a fork child sees one or the other
-  pthread_mutex_lock(&mi_abandoned_lock);
+  mi_lock(&mi_abandoned_lock);
   mi_abandoned_push_locked(segment);
   mi_atomic_store_release(&segment->thread_id, 0);
-  pthread_mutex_unlock(&mi_abandoned_lock);
+  mi_unlock(&mi_abandoned_lock);
 }
 
 // The page's heap has let it go (thread exit); abandon the segment once all its pages are.
@@ -766,9 +779,9 @@ void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld) {
 // arena `req`, so an exclusive arena's segments are adopted only by its heaps and the other way
 // round), owned by the caller when returned.
 #define MI_ABANDONED_SEARCH 32
-static mi_segment_t* mi_abandoned_pop(bool all, mi_arena_id_t req) {
+static mi_segment_t* mi_abandoned_pop_raw(bool all, mi_arena_id_t req) {
   if (mi_atomic_load_relaxed(&mi_abandoned_count) == 0) return NULL;
-  pthread_mutex_lock(&mi_abandoned_lock);
+  mi_lock(&mi_abandoned_lock);
   mi_segment_t* prev = NULL;
   mi_segment_t* segment = mi_abandoned_first;
   for (size_t n = 0; !all && segment != NULL && !_mi_arena_memid_is_suitable(segment->memid, req);
@@ -784,7 +797,20 @@ static mi_segment_t* mi_abandoned_pop(bool all, mi_arena_id_t req) {
     mi_atomic_store_release(&segment->thread_id, _mi_thread_id());  // owned before the unlock
     mi_atomic_sub_relaxed(&mi_abandoned_count, 1);
   }
-  pthread_mutex_unlock(&mi_abandoned_lock);
+  mi_unlock(&mi_abandoned_lock);
+  return segment;
+}
+
+static void mi_segment_fork_check_pages(mi_segment_t* segment);
+
+// As mi_abandoned_pop_raw; a segment that a thread vanished in a fork() left behind has its pages
+// checked first (once).
+static mi_segment_t* mi_abandoned_pop(bool all, mi_arena_id_t req) {
+  mi_segment_t* segment = mi_abandoned_pop_raw(all, req);
+  if (segment != NULL && segment->from_fork) {
+    segment->from_fork = false;
+    mi_segment_fork_check_pages(segment);
+  }
   return segment;
 }
 
@@ -868,10 +894,10 @@ bool _mi_segment_try_free_abandoned(void) {
     return true;
   }
   mi_segment_purge_if_due(segment, _mi_prim_clock_now(), false);
-  pthread_mutex_lock(&mi_abandoned_lock);
+  mi_lock(&mi_abandoned_lock);
   mi_abandoned_push_locked(segment);
   mi_atomic_store_release(&segment->thread_id, 0);
-  pthread_mutex_unlock(&mi_abandoned_lock);
+  mi_unlock(&mi_abandoned_lock);
   return false;
 }
 
@@ -887,17 +913,20 @@ size_t _mi_segment_abandoned_count(void) { return mi_atomic_load_relaxed(&mi_aba
 // Taken outermost around fork(): a purger pass (holding mi_purger_lock, and segment mask locks
 // inside it) is never cut in half in the child.
 void _mi_segment_purger_fork_lock(bool lock) {
-  if (lock)
-    pthread_mutex_lock(&mi_purger_lock);
-  else
-    pthread_mutex_unlock(&mi_purger_lock);
+  if (lock) {
+    mi_lock(&mi_purger_pass_lock);
+    mi_lock(&mi_purger_lock);
+  } else {
+    mi_unlock(&mi_purger_lock);
+    mi_unlock(&mi_purger_pass_lock);
+  }
 }
 
 void _mi_segment_fork_lock(bool lock) {
   if (lock)
-    pthread_mutex_lock(&mi_abandoned_lock);
+    mi_lock(&mi_abandoned_lock);
   else
-    pthread_mutex_unlock(&mi_abandoned_lock);
+    mi_unlock(&mi_abandoned_lock);
 }
 
 /* In a fork child only the forking thread exists. Segments of the other threads are abandoned
@@ -908,6 +937,7 @@ static void mi_page_fork_child_detach(mi_page_t* page, bool owned) {
   if (!owned) {
     page->next = page->prev = NULL;
     mi_page_set_flag(page, MI_PAGE_IN_FULL, false);  // has_aligned stays: interior pointers live on
+    mi_page_set_owner(page, 0);
     mi_atomic_store_relaxed(&page->xheap, 0);
     mi_atomic_store_relaxed(&page->xthread_free, mi_tf_set_delayed(tf, MI_NEVER_DELAYED_FREE));
   } else if (mi_tf_delayed(tf) == MI_DELAYED_FREEING) {
@@ -918,7 +948,65 @@ static void mi_page_fork_child_detach(mi_page_t* page, bool owned) {
 
 // Owner id of a segment that a vanished thread left mid-update at fork: no thread has this id
 // (thread ids have their low bits clear), so every free into it is a remote push, which is safe.
+// Nobody adopts it: its live blocks stay valid, its memory is not reused.
 #define MI_THREAD_ID_QUARANTINE ((mi_threadid_t)1)
+
+/* A page whose counts and lists do not add up was being changed when its thread vanished in a
+   fork (a list being threaded, a block being popped or pushed). Its free lists cannot be trusted,
+   so none of its free blocks is used again: every block counts as live (the thread_free list
+   stays if it is sound: those blocks were counted live already). Its live blocks stay valid and
+   can be freed; the page leaks the free blocks it had, the rest of the segment is unaffected. */
+static void mi_page_fork_seal(mi_segment_t* segment, mi_page_t* page) {
+  _mi_verbose_message("fork: page %p of segment %p was being changed by a thread that the child "
+                      "does not have: its free blocks are left unused", (void*)page,
+                      (void*)segment);
+  page->free = page->local_free = NULL;
+  page->free_is_zero = false;
+  page->used = page->capacity;
+  if (!_mi_page_lists_are_consistent(page)) {  // the thread_free list itself is damaged
+    const uintptr_t tf = mi_atomic_load_relaxed(&page->xthread_free);
+    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_set_block(tf, NULL));
+  }
+}
+
+// Check (and seal where needed) every page of a segment a fork child took over, before a thread
+// of the child adopts or visits it.
+static void mi_segment_fork_check_pages(mi_segment_t* segment) {
+  mi_page_t* end = mi_segment_slices_end(segment);
+  mi_page_t* slice = (segment->kind == MI_SEGMENT_HUGE ? &segment->slices[0]
+                                                       : &segment->slices[segment->segment_info_slices]);
+  for (; slice < end; slice += slice->slice_count) {
+    if (slice->block_size != 0 && !_mi_page_lists_are_consistent(slice)) {
+      mi_page_fork_seal(segment, slice);
+    }
+  }
+}
+
+/* Blocks that another thread freed into a full page just before the fork wait on the page's heap's
+   delayed list, still counted as live. That heap's thread does not exist in the child, so they go
+   onto their pages' thread_free lists (where a remote free would have put them), and the thread
+   that adopts the page finds them. The list is not trusted: a link that is not a block of a page
+   ends it (the rest stays counted as live: a leak, not a corruption). */
+#define MI_FORK_DELAYED_MAX ((size_t)1 << 24)
+static void mi_heap_fork_child_drain_delayed(mi_heap_t* heap) {
+  if (mi_atomic_load_relaxed(&heap->thread_delayed_free) == NULL) return;
+  mi_block_t* block = mi_atomic_exchange_acq_rel(&heap->thread_delayed_free, NULL);
+  for (size_t n = 0; block != NULL && n < MI_FORK_DELAYED_MAX; n++) {
+    const mi_segment_t* segment = _mi_ptr_segment_checked(block);
+    if (segment == NULL) break;
+    mi_page_t* page = _mi_segment_page_of(segment, block);
+    const size_t diff = (size_t)((uint8_t*)block - mi_page_start(page));
+    if (page->block_size <= 1 || diff >= (size_t)page->capacity * page->block_size ||
+        diff % page->block_size != 0) {
+      break;
+    }
+    mi_block_t* next = mi_block_nextx(heap->keys, block);
+    const uintptr_t tf = mi_atomic_load_relaxed(&page->xthread_free);
+    mi_block_set_next(page, block, mi_tf_block(tf));
+    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_set_block(tf, block));
+    block = next;
+  }
+}
 
 static bool mi_page_fork_is_consistent(const mi_page_t* page) {
   return page->block_size > 1 && page->reserved > 0 && page->capacity <= page->reserved &&
@@ -947,19 +1035,25 @@ static void mi_segment_fork_child(mi_segment_t* segment, void* arg) {
   const bool owned = (owner == self);
   if (!owned && !mi_segment_fork_is_consistent(segment)) {
     mi_atomic_store_relaxed(&segment->thread_id, MI_THREAD_ID_QUARANTINE);
+    // No page of it may look owned to a thread of the child that happens to get the vanished
+    // owner's id: every descriptor, whatever the (untrusted) page structure says.
+    const size_t count = (segment->kind == MI_SEGMENT_HUGE ? 1 : MI_SLICES_PER_SEGMENT);
+    for (size_t i = 0; i < count; i++) mi_page_set_owner(&segment->slices[i], 0);
     return;  // (the forking thread cannot have been mid-update: it was calling fork)
   }
-  if (segment->kind == MI_SEGMENT_HUGE) {
-    mi_page_fork_child_detach(&segment->slices[0], owned);
-  } else {
-    mi_page_t* end = mi_segment_slices_end(segment);
-    for (mi_page_t* slice = &segment->slices[segment->segment_info_slices]; slice < end;
-         slice += slice->slice_count) {
-      if (slice->block_size > 1) mi_page_fork_child_detach(slice, owned);
-    }
+  mi_page_t* const end = mi_segment_slices_end(segment);
+  mi_page_t* const first = (segment->kind == MI_SEGMENT_HUGE
+                                ? &segment->slices[0]
+                                : &segment->slices[segment->segment_info_slices]);
+  for (mi_page_t* slice = first; slice < end; slice += slice->slice_count) {
+    if (slice->block_size <= 1) continue;
+    mi_heap_t* heap = mi_page_heap(slice);
+    if (!owned && heap != NULL) mi_heap_fork_child_drain_delayed(heap);
+    mi_page_fork_child_detach(slice, owned);
   }
   if (owned) return;
   segment->abandoned = segment->used;
+  segment->from_fork = true;  // its lists are checked when it is first adopted or visited
   mi_atomic_store_relaxed(&segment->thread_id, 0);
   mi_abandoned_push_locked(segment);  // the child runs alone; the lock was released for it
 }
@@ -1003,11 +1097,14 @@ bool _mi_segment_is_valid(const mi_segment_t* segment) {
    (under the purger's lock, so a background pass is not mid-walk) and the abandoned list (a later
    slow path would otherwise adopt a segment that is gone). */
 void _mi_segments_unsafe_destroy(void) {
-  if (mi_purge_background) pthread_mutex_lock(&mi_purger_lock);
+  mi_lock(&mi_purger_pass_lock);  // no background pass runs from here on
+  mi_purger_stopped = true;
+  mi_unlock(&mi_purger_pass_lock);
+  if (mi_purge_background) mi_lock(&mi_purger_lock);
   _mi_segment_map_unsafe_destroy();
-  if (mi_purge_background) pthread_mutex_unlock(&mi_purger_lock);
-  pthread_mutex_lock(&mi_abandoned_lock);
+  if (mi_purge_background) mi_unlock(&mi_purger_lock);
+  mi_lock(&mi_abandoned_lock);
   mi_abandoned_first = mi_abandoned_last = NULL;
   mi_atomic_store_relaxed(&mi_abandoned_count, 0);
-  pthread_mutex_unlock(&mi_abandoned_lock);
+  mi_unlock(&mi_abandoned_lock);
 }

@@ -6,6 +6,7 @@
 #define SA_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "../prim/prim.h"
@@ -91,6 +92,31 @@ _Static_assert(MI_PADDING <= MI_MEDIUM_OBJ_SIZE_MAX / 8, "the padded 64 KiB clas
 #define MI_CHECK_POINTERS (SA_DEBUG >= 1 || SA_SECURE >= 4)
 
 /* ---------------------------------------------------------------------------------------------
+   Locks. Every allocator lock is taken through these, which count the locks the calling thread
+   holds. While it holds any, messages are held back and printed when it lets go of the last one
+   (options.c), so an output callback that allocates never runs under an allocator lock (where
+   its allocation could need that very lock).
+--------------------------------------------------------------------------------------------- */
+extern __thread unsigned _mi_locks_held mi_decl_tls;
+extern _Atomic(bool) _mi_messages_held;  // some message waits for its thread's last unlock
+void _mi_messages_release(void) mi_decl_cold;
+
+static inline void mi_locks_enter(void) { _mi_locks_held++; }
+static inline void mi_locks_leave(void) {
+  if (--_mi_locks_held == 0 && mi_unlikely(mi_atomic_load_relaxed(&_mi_messages_held))) {
+    _mi_messages_release();
+  }
+}
+static inline void mi_lock(pthread_mutex_t* lock) {
+  pthread_mutex_lock(lock);
+  mi_locks_enter();
+}
+static inline void mi_unlock(pthread_mutex_t* lock) {
+  pthread_mutex_unlock(lock);
+  mi_locks_leave();
+}
+
+/* ---------------------------------------------------------------------------------------------
    Layer interfaces (bottom to top).
 --------------------------------------------------------------------------------------------- */
 // os.c
@@ -133,7 +159,8 @@ void  _mi_heap_unsafe_destroy_all(void);     // likewise: the calling thread's h
 // The map covers the 47-bit user address space; the index is masked, not bounds-checked, so the
 // frame just below 2^47 (where NULL - 1 lands) is never given to a segment.
 #define MI_SEGMENT_MAP_BITS   ((size_t)1 << (47 - MI_SEGMENT_SHIFT))
-extern _Atomic(uint64_t) _mi_segment_map[MI_SEGMENT_MAP_BITS / 64];
+extern _Atomic(uint64_t) _mi_segment_map[MI_SEGMENT_MAP_BITS / 64];  // (for walks)
+extern _Atomic(uint8_t) _mi_segment_map_live[MI_SEGMENT_MAP_BITS];     // (for the free path)
 bool _mi_segment_map_allocated_at(const mi_segment_t* segment);
 void _mi_segment_map_freed_at(const mi_segment_t* segment);
 bool _mi_segment_map_register_displaced(const void* block, mi_segment_t* segment);
@@ -182,6 +209,7 @@ bool  _mi_heap_delayed_free_partial(mi_heap_t* heap);
 void  _mi_heap_delayed_free_all(mi_heap_t* heap);
 void  _mi_heap_collect_retired(mi_heap_t* heap, bool force);
 bool  _mi_page_is_valid(mi_page_t* page);
+bool  _mi_page_lists_are_consistent(const mi_page_t* page);
 
 // heap.c
 void  _mi_heap_init(mi_heap_t* heap, mi_tld_t* tld, uint8_t tag, bool no_reclaim);
@@ -214,6 +242,8 @@ extern mi_heap_t _mi_heap_empty;
 extern mi_heap_t _mi_heap_main;
 extern __thread mi_heap_t* _mi_heap_default mi_decl_tls;
 mi_heap_t* _mi_heap_default_init(void);   // initialise the thread (and process) if needed
+bool  _mi_thread_is_exiting(void);
+void* _mi_malloc_while_exiting(size_t size, bool zero, size_t huge_alignment, size_t align_offset);
 bool  _mi_process_is_initialized(void);
 extern uintptr_t _mi_process_secret;  // set once at process init (init.c)
 static inline uintptr_t _mi_process_cookie(void) { return _mi_process_secret; }
@@ -307,8 +337,7 @@ static inline mi_segment_t* _mi_ptr_segment(const void* p) {
 // Is `segment` a live shardalloc segment? False for NULL and for any foreign pointer.
 static inline bool _mi_segment_map_contains(const mi_segment_t* segment) {
   const size_t index = ((uintptr_t)segment >> MI_SEGMENT_SHIFT) & (MI_SEGMENT_MAP_BITS - 1);
-  const uint64_t bits = mi_atomic_load_relaxed(&_mi_segment_map[index / 64]);
-  return ((bits >> (index % 64)) & 1) != 0;
+  return mi_atomic_load_relaxed(&_mi_segment_map_live[index]) != 0;
 }
 
 static inline mi_segment_t* _mi_page_segment(const mi_page_t* page) {
@@ -353,8 +382,17 @@ static inline void mi_page_set_heap(mi_page_t* page, mi_heap_t* heap) {
   mi_atomic_store_release(&page->xheap, (uintptr_t)heap);
 }
 
-static inline uint8_t mi_page_flags(const mi_page_t* page) {
-  return mi_atomic_load_relaxed(&((mi_page_t*)page)->flags);
+static inline uintptr_t mi_page_flags(const mi_page_t* page) {
+  return mi_atomic_load_relaxed(&((mi_page_t*)page)->xowner) & MI_PAGE_FLAGS_MASK;
+}
+// The thread that owns the page (0: abandoned, or not in use).
+static inline mi_threadid_t mi_page_owner(const mi_page_t* page) {
+  return mi_atomic_load_relaxed(&((mi_page_t*)page)->xowner) & ~MI_PAGE_FLAGS_MASK;
+}
+// The page changes hands (init, abandon, adoption, fork); its flags stay.
+static inline void mi_page_set_owner(mi_page_t* page, mi_threadid_t owner) {
+  const uintptr_t flags = mi_page_flags(page);
+  mi_atomic_store_relaxed(&page->xowner, owner | flags);
 }
 static inline bool mi_page_is_in_full(const mi_page_t* page) {
   return (mi_page_flags(page) & MI_PAGE_IN_FULL) != 0;
@@ -363,9 +401,9 @@ static inline bool mi_page_has_aligned(const mi_page_t* page) {
   return (mi_page_flags(page) & MI_PAGE_HAS_ALIGNED) != 0;
 }
 // Owner only: a plain read-modify-write is enough, others only read.
-static inline void mi_page_set_flag(mi_page_t* page, uint8_t flag, bool on) {
-  const uint8_t f = mi_page_flags(page);
-  mi_atomic_store_relaxed(&page->flags, (uint8_t)(on ? (f | flag) : (f & ~flag)));
+static inline void mi_page_set_flag(mi_page_t* page, uintptr_t flag, bool on) {
+  const uintptr_t w = mi_atomic_load_relaxed(&page->xowner);
+  mi_atomic_store_relaxed(&page->xowner, on ? (w | flag) : (w & ~flag));
 }
 
 static inline mi_page_queue_t* _mi_heap_page_queue_of(mi_heap_t* heap, const mi_page_t* page) {
@@ -412,6 +450,13 @@ static inline uintptr_t mi_word_load(const void* p) {
 }
 static inline void mi_word_store(void* p, uintptr_t w) { memcpy(p, &w, sizeof(w)); }
 
+// The keys a page's lists are encoded with (secure builds), NULL otherwise.
+#if SA_SECURE >= 3
+#define mi_page_keys(page) ((page)->keys)
+#else
+#define mi_page_keys(page) ((void)(page), (const uintptr_t*)NULL)
+#endif
+
 // (Memory checkers: a free block is inaccessible but for the moment its link is read or written.)
 static inline mi_block_t* mi_block_nextx(const uintptr_t* keys, const mi_block_t* block) {
   mi_track_mem_defined(block, sizeof(mi_block_t));
@@ -456,14 +501,14 @@ static inline bool mi_page_is_block_or_null(const mi_page_t* page, const void* p
 
 static inline mi_block_t* mi_block_next(const mi_page_t* page, const mi_block_t* block) {
 #if SA_SECURE >= 3
-  mi_block_t* next = mi_block_nextx(page->keys, block);
+  mi_block_t* next = mi_block_nextx(mi_page_keys(page), block);
   if (mi_unlikely(!mi_page_is_block_or_null(page, next))) {
     _mi_secure_bad_link(page, block, next);  // does not return unless a handler is registered
     return NULL;
   }
   return next;
 #else
-  return mi_block_nextx(page->keys, block);
+  return mi_block_nextx(mi_page_keys(page), block);
 #endif
 }
 
@@ -514,7 +559,7 @@ static mi_decl_always_inline bool mi_free_check_local(const mi_segment_t* segmen
 
 static inline void mi_block_set_next(const mi_page_t* page, mi_block_t* block,
                                      const mi_block_t* next) {
-  mi_block_set_nextx(page->keys, block, next);
+  mi_block_set_nextx(mi_page_keys(page), block, next);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -557,7 +602,7 @@ static mi_decl_always_inline void* _mi_page_malloc_zero(mi_heap_t* heap, mi_page
   mi_block_t* const block = page->free;
   if (mi_unlikely(block == NULL)) return _mi_malloc_generic(heap, size, zero, 0, 0);
 #if SA_SECURE >= 3
-  mi_block_t* const next = mi_block_nextx(page->keys, block);
+  mi_block_t* const next = mi_block_nextx(mi_page_keys(page), block);
   if (mi_unlikely(!mi_page_is_block_or_null(page, next))) {
     return _mi_page_malloc_bad_link(heap, page, size, zero);  // (a tail call: no frame here)
   }
@@ -612,8 +657,9 @@ static mi_decl_always_inline void mi_free_inline(void* p) {
   _mi_free_generic(segment, page, p);  // debug builds check every pointer there first
   return;
 #endif
-  if (mi_likely(_mi_thread_id() == mi_atomic_load_relaxed(&segment->thread_id) &&
-                mi_page_flags(page) == 0 && mi_free_check_local(segment, page, p))) {
+  // (owned by this thread, not full, no aligned blocks: one compare)
+  if (mi_likely(mi_atomic_load_relaxed(&page->xowner) == _mi_thread_id() &&
+                mi_free_check_local(segment, page, p))) {
     mi_block_t* const block = (mi_block_t*)p;
 #if SA_SECURE >= 4
     mi_block_canary_write(page, block, mi_block_canary_freed(page, block));

@@ -86,12 +86,14 @@ typedef enum mi_delayed_e {
   MI_NEVER_DELAYED_FREE = 3   // sticky: the page is abandoned or its heap is going away
 } mi_delayed_t;
 
-// in_full and has_aligned share one byte so the free hit path tests both with one compare. The
-// byte is atomic (relaxed) because other threads read has_aligned (mi_usable_size) while the owner
-// flips in_full; only the owner writes it.
-#define MI_PAGE_IN_FULL     ((uint8_t)0x01)
-#define MI_PAGE_HAS_ALIGNED ((uint8_t)0x02)
-typedef _Atomic(uint8_t) mi_page_flags_t;
+/* A page's owner word: the owning thread's id (0 while the page is abandoned or not in use) with
+   two flags in its low bits (thread ids are at least 8-byte aligned). The free hit path is a block
+   of a page whose word equals the freeing thread's id: owned, not in the full queue, no aligned
+   blocks, in one compare. Atomic (relaxed): other threads read it (is the page theirs? does it
+   hold aligned blocks?); only the owner, or the thread that abandons or adopts it, writes it. */
+#define MI_PAGE_IN_FULL     ((uintptr_t)0x01)
+#define MI_PAGE_HAS_ALIGNED ((uintptr_t)0x02)
+#define MI_PAGE_FLAGS_MASK  ((uintptr_t)0x03)
 
 /* ---------------------------------------------------------------------------------------------
    Pages. A page descriptor is also a slice descriptor: a segment has one per 64 KiB slice, and a
@@ -111,29 +113,39 @@ typedef struct mi_page_s {
   uint8_t  is_committed : 1;     // memory is committed (always, until purging lands)
   uint8_t  is_zero_init : 1;     // the page memory was zero when the page was carved
   uint8_t  is_huge : 1;          // the only page of a huge segment
-  mi_page_flags_t flags;         // MI_PAGE_IN_FULL | MI_PAGE_HAS_ALIGNED (written by the owner)
+  uint8_t  : 0;                  // (the owner-only bits below get a byte of their own)
   // owner only:
   uint8_t  free_is_zero : 1;     // every block in `free` is known to be zero
   uint8_t  retire_expire : 7;    // countdown before a retired (empty) page goes back to its segment
   uint8_t  heap_tag;
   uint8_t  block_size_shift;     // log2(block_size) if a power of two, else 0
   uint8_t  bin;                  // size class: index of the page's queue (MI_BIN_HUGE if huge)
+  // block counts (a page holds at most MI_PAGE_BLOCKS_MAX blocks)
+  uint16_t used;                 // blocks handed out and not yet freed by the owner
+  uint16_t capacity;             // blocks threaded into the lists so far (lazy extension)
+  uint16_t reserved;             // blocks that fit in the page
+  uint32_t block_size_recip;     // ceil(2^36 / block_size) for other sizes of medium pages or
+                                 // smaller (block index = offset * recip >> 36, exact), else 0
   // the fast-path fields
   mi_block_t* free;              // blocks malloc pops
   mi_block_t* local_free;        // blocks freed by the owner, swapped into `free` when it is empty
-  uint32_t used;                 // blocks handed out and not yet freed by the owner
-  uint32_t capacity;             // blocks threaded into the lists so far (lazy extension)
-  uint32_t reserved;             // blocks that fit in the page
-  uint32_t block_size_recip;     // ceil(2^36 / block_size) for other sizes of medium pages or
-                                 // smaller (block index = offset * recip >> 36, exact), else 0
   size_t   block_size;           // 0 for a free span; 1 marks the segment's info slices
   uint8_t* page_start;           // address of block 0
-  uintptr_t keys[2];             // per-page secrets for encoded free lists (secure builds)
+#if defined(SHARDALLOC_SECURE) && SHARDALLOC_SECURE >= 3
+  uintptr_t keys[2];             // per-page secrets: encoded free lists, canaries (secure builds)
+#endif
+  _Atomic(uintptr_t) xowner;        // [shared] owner thread id | MI_PAGE_IN_FULL | HAS_ALIGNED
   _Atomic(uintptr_t) xthread_free;  // [shared] remote frees: block pointer | mi_delayed_t
   _Atomic(uintptr_t) xheap;         // [shared] owning heap, read by remote frees of full pages
   struct mi_page_s* next;        // page queue or span queue links (owner only)
   struct mi_page_s* prev;
 } mi_page_t;
+
+// The most blocks a page can hold: a small page of 16-byte blocks (medium pages hold blocks above
+// 8 KiB, large and huge pages one block), so block counts fit 16 bits.
+#define MI_PAGE_BLOCKS_MAX (MI_SMALL_PAGE_SIZE / MI_GRANULE_SIZE)
+_Static_assert(MI_PAGE_BLOCKS_MAX <= UINT16_MAX, "block counts are 16-bit");
+_Static_assert(MI_MEDIUM_PAGE_SIZE / MI_SMALL_OBJ_SIZE_MAX <= MI_PAGE_BLOCKS_MAX, "medium pages");
 
 typedef enum mi_page_kind_e {
   MI_PAGE_SMALL,   // blocks <= 8 KiB, one 64 KiB slice
@@ -196,6 +208,8 @@ typedef struct mi_segment_s {
   bool in_purge_list;
   _Atomic(uint8_t) mask_lock;        // guards the masks above when the background purger runs
   struct mi_segment_s* abandoned_next; // link in the global abandoned list [shared, under lock]
+  bool from_fork;                    // a thread that vanished in a fork() left it: its pages'
+                                     // lists are checked before anyone adopts or visits it
   uint8_t* displaced_block;          // huge block outside this header's frame (see segment-map.c)
   mi_page_t slices[MI_SLICES_PER_SEGMENT + 1];
 } mi_segment_t;

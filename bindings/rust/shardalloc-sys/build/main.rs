@@ -1,6 +1,8 @@
 //! Build script of shardalloc-sys: compiles the C library from `csrc/` into `libshardalloc.a` in
 //! OUT_DIR with the C compiler and archiver (`CC`, `CFLAGS`, `AR` as the `cc` crate reads them,
-//! else `cc` and `ar`) and links it. On the way it reads the public headers and
+//! else `cc` and `ar`) and links it. It stops with one line on a target the library does not
+//! support; unless the `override` feature is on, every global symbol of the library gets the
+//! prefix `sa_rs_` (prefix.rs). On the way it reads the public headers and
 //!   - fails the build when an option constant or version number declared in `src/` differs
 //!     from the C header (enum `mi_option_t`, `#define`s);
 //!   - writes `c_api.rs` and `symbols.rs` to OUT_DIR: every C function, function type and
@@ -10,6 +12,7 @@
 //! Uses nothing but the standard library.
 
 mod header;
+mod prefix;
 
 use std::collections::BTreeMap;
 use std::env;
@@ -30,7 +33,29 @@ const DEFINES: [&str; 7] = [
     "MI_STATS_BIN_HUGE",
 ];
 
+/// The targets the C library supports (its platform layer, src/prim/, is Linux's; the thread id
+/// and the size constants assume 64-bit x86_64 or aarch64).
+const SUPPORTED_TARGETS: &str = "x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu, \
+                                 x86_64-unknown-linux-musl, aarch64-unknown-linux-musl";
+
+/// Stops the build with one line on a target the C library does not support, before the C
+/// compiler would fail there with pages of errors.
+fn check_target() {
+    let cfg = |name: &str| env::var(format!("CARGO_CFG_TARGET_{name}")).unwrap_or_default();
+    let (os, arch, env_, width) = (cfg("OS"), cfg("ARCH"), cfg("ENV"), cfg("POINTER_WIDTH"));
+    let supported = os == "linux"
+        && (arch == "x86_64" || arch == "aarch64")
+        && (env_ == "gnu" || env_ == "musl")
+        && width == "64";
+    if !supported {
+        let target = env::var("TARGET").unwrap_or_default();
+        eprintln!("shardalloc-sys: target {target} is not supported; supported: {SUPPORTED_TARGETS}");
+        std::process::exit(1);
+    }
+}
+
 fn main() {
+    check_target();
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     let csrc = manifest.join("csrc");
@@ -53,7 +78,20 @@ fn main() {
     write_tables(&api, &out);
 
     let features = Features::from_env();
-    let objects = compile(&features, &src, &include, &out);
+    // The prefix: the Rust declarations link to SHARDALLOC_SYS_SYMBOL_PREFIX + their name.
+    let prefix_header = if features.override_malloc {
+        println!("cargo:rustc-env=SHARDALLOC_SYS_SYMBOL_PREFIX=");
+        None
+    } else {
+        println!("cargo:rustc-env=SHARDALLOC_SYS_SYMBOL_PREFIX={}", prefix::SYMBOL_PREFIX);
+        let dir = out.join("include");
+        fs::create_dir_all(&dir).expect("cannot create OUT_DIR/include");
+        let path = dir.join("shardalloc-sys-prefix.h");
+        let renamed = prefix::write_header(&[&src, &include], &path);
+        check_prefix_header(&api, &path, renamed);
+        Some(path)
+    };
+    let objects = compile(&features, &src, &include, prefix_header.as_deref(), &out);
     let archive = out.join("libshardalloc.a");
     archive_objects(&objects, &archive);
 
@@ -65,10 +103,39 @@ fn main() {
     } else {
         println!("cargo:rustc-link-lib=static=shardalloc");
     }
+    // What the C library needs, named also for #![no_std] programs (std links them otherwise):
+    // threads, dlsym (alloc-new.c; in libc since glibc 2.34) and libc.
     println!("cargo:rustc-link-lib=pthread");
+    println!("cargo:rustc-link-lib=dl");
+    println!("cargo:rustc-link-lib=c");
     // For build scripts of dependents (links = "shardalloc"): DEP_SHARDALLOC_INCLUDE, _ROOT.
     println!("cargo:include={}", include.display());
     println!("cargo:root={}", out.display());
+    if features.asm {
+        println!("cargo:asm_dir={}", out.join("obj").display());
+    }
+    // C code of dependents that calls the library: compile it with -include of this header.
+    if let Some(path) = &prefix_header {
+        println!("cargo:prefix_header={}", path.display());
+    }
+}
+
+/// Every function of the headers must be renamed, or its Rust declaration would not link.
+fn check_prefix_header(api: &header::Api, path: &Path, renamed: usize) {
+    let text = fs::read_to_string(path).expect("the prefix header");
+    let missing: Vec<&str> = api
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .filter(|name| !text.contains(&format!("#define {name} {}{name}\n", prefix::SYMBOL_PREFIX)))
+        .collect();
+    if !missing.is_empty() || renamed < api.functions.len() {
+        panic!(
+            "shardalloc-sys: the prefix header {} renames {renamed} names but not {}",
+            path.display(),
+            missing.join(", ")
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -289,6 +356,8 @@ fn write_if_changed(path: &Path, text: &str) {
 // ------------------------------------------------------------------------------------------
 // Compiling
 
+/// The features that change the C compile. (`local-dynamic-tls` and `skip-collect-on-exit` turn
+/// on their underscore forms; `extended` and `arena` change nothing: every declaration is there.)
 struct Features {
     secure: bool,
     debug: bool,
@@ -296,18 +365,23 @@ struct Features {
     override_malloc: bool,
     no_thp: bool,
     skip_collect_on_exit: bool,
+    /// keep each file's assembly (`-save-temps=obj`: OUT_DIR/obj/NAME.s, and NAME.i)
+    asm: bool,
 }
 
 impl Features {
     fn from_env() -> Self {
         let on = |name: &str| env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
+        // debug_in_debug: the debug C build only where the Rust code has debug assertions
+        let debug_assertions = env::var_os("CARGO_CFG_DEBUG_ASSERTIONS").is_some();
         Features {
             secure: on("SECURE"),
-            debug: on("DEBUG"),
+            debug: on("DEBUG") || (on("DEBUG_IN_DEBUG") && debug_assertions),
             local_dynamic_tls: on("LOCAL_DYNAMIC_TLS"),
             override_malloc: on("OVERRIDE"),
             no_thp: on("NO_THP"),
             skip_collect_on_exit: on("SKIP_COLLECT_ON_EXIT"),
+            asm: on("ASM"),
         }
     }
 
@@ -392,7 +466,13 @@ fn watch_tree(dir: &Path) {
     }
 }
 
-fn compile(features: &Features, src: &Path, include: &Path, out: &Path) -> Vec<PathBuf> {
+fn compile(
+    features: &Features,
+    src: &Path,
+    include: &Path,
+    prefix_header: Option<&Path>,
+    out: &Path,
+) -> Vec<PathBuf> {
     watch_tree(src);
     watch_tree(include);
     let (cc, cc_args) = tool("CC", "cc");
@@ -433,6 +513,13 @@ fn compile(features: &Features, src: &Path, include: &Path, out: &Path) -> Vec<P
             .into(),
     );
     flags.extend(features.defines());
+    if features.asm {
+        flags.push("-save-temps=obj".into());
+    }
+    if let Some(header) = prefix_header {
+        flags.push("-include".into());
+        flags.push(header.display().to_string());
+    }
     flags.push(format!("-I{}", include.display()));
     flags.push(format!("-I{}", src.display()));
 

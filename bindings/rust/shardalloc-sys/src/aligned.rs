@@ -4,6 +4,7 @@
 
 use core::ffi::c_void;
 
+c_functions! {
 extern "C" {
     /// `size` bytes at a multiple of `alignment`.
     pub fn mi_malloc_aligned(size: usize, alignment: usize) -> *mut c_void;
@@ -56,4 +57,5 @@ extern "C" {
         alignment: usize,
         offset: usize,
     ) -> *mut c_void;
+}
 }

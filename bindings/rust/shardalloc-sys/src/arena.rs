@@ -6,6 +6,7 @@ use core::ffi::{c_double, c_int, c_void};
 /// Identifies an arena (1 and up; 0 means none).
 pub type mi_arena_id_t = c_int;
 
+c_functions! {
 extern "C" {
     /// Reserves `size` bytes (rounded up to 32 MiB, at most 32 GiB) as a new arena.
     pub fn mi_reserve_os_memory(size: usize, commit: bool, allow_large: bool) -> c_int;
@@ -69,4 +70,5 @@ extern "C" {
     pub fn mi_debug_show_arenas();
     /// One line per arena through the output function.
     pub fn mi_arenas_print();
+}
 }

@@ -7,6 +7,7 @@ use core::ffi::{c_char, c_void};
 
 use crate::heap::mi_heap_t;
 
+c_functions! {
 extern "C" {
     /// Allocates `size` bytes (16-byte aligned), or null.
     pub fn mi_malloc(size: usize) -> *mut c_void;
@@ -31,11 +32,13 @@ extern "C" {
     /// [`mi_rezalloc`] for `newcount * size` bytes (null on overflow).
     pub fn mi_recalloc(p: *mut c_void, newcount: usize, size: usize) -> *mut c_void;
 }
+}
 
 // C++ semantics: when memory runs out, std::get_new_handler()'s handler runs and the allocation
 // is retried; without a handler std::bad_alloc is thrown. In a process without a C++ runtime
 // there is nothing to throw and the process aborts with a message; where a C++ runtime is linked
 // the exception unwinds through the caller, hence "C-unwind". The _nothrow forms never throw.
+c_functions! {
 extern "C-unwind" {
     /// `operator new`: never returns null (throws `std::bad_alloc` or aborts instead).
     pub fn mi_new(size: usize) -> *mut c_void;
@@ -52,10 +55,13 @@ extern "C-unwind" {
     /// [`mi_new_n`] in `heap`.
     pub fn mi_heap_alloc_new_n(heap: *mut mi_heap_t, count: usize, size: usize) -> *mut c_void;
 }
+}
 
+c_functions! {
 extern "C" {
     /// `operator new(std::nothrow)`: null when memory runs out, without calling the new-handler.
     pub fn mi_new_nothrow(size: usize) -> *mut c_void;
     /// Aligned `operator new(std::nothrow)`.
     pub fn mi_new_aligned_nothrow(size: usize, alignment: usize) -> *mut c_void;
+}
 }

@@ -3,6 +3,7 @@
 
 use core::ffi::c_int;
 
+c_functions! {
 extern "C" {
     /// `SHARDALLOC_SECURE`: 4 with the `secure` feature, else 0.
     pub fn shardalloc_build_secure_level() -> c_int;
@@ -12,4 +13,5 @@ extern "C" {
     pub fn shardalloc_build_overrides_malloc() -> bool;
     /// The library uses local-dynamic TLS (`local_dynamic_tls` feature).
     pub fn shardalloc_build_local_dynamic_tls() -> bool;
+}
 }

@@ -19,6 +19,7 @@ pub type mi_error_fun = unsafe extern "C" fn(err: c_int, arg: *mut c_void);
 pub type mi_deferred_free_fun =
     unsafe extern "C" fn(force: bool, heartbeat: c_ulonglong, arg: *mut c_void);
 
+c_functions! {
 extern "C" {
     /// Allocates `size <= MI_SMALL_SIZE_MAX` bytes on the fast path.
     pub fn mi_malloc_small(size: usize) -> *mut c_void;
@@ -111,4 +112,5 @@ extern "C" {
         peak_commit: *mut usize,
         page_faults: *mut usize,
     );
+}
 }

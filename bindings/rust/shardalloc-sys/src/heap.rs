@@ -44,6 +44,7 @@ pub type mi_block_visit_fun = unsafe extern "C" fn(
     arg: *mut c_void,
 ) -> bool;
 
+c_functions! {
 extern "C" {
     /// The calling thread's default heap (what `mi_malloc` uses).
     pub fn mi_heap_get_default() -> *mut mi_heap_t;
@@ -222,4 +223,5 @@ extern "C" {
         visitor: Option<mi_block_visit_fun>,
         arg: *mut c_void,
     ) -> bool;
+}
 }

@@ -21,19 +21,38 @@
 //! }
 //! ```
 //!
+//! # Symbols
+//!
+//! The functions keep their C names in Rust, but the library built here exports them as
+//! [`SYMBOL_PREFIX`]` + name` (`sa_rs_mi_malloc`), internal names included, so that a program
+//! may also link another copy of the mimalloc API under the plain names (libmimalloc-sys, a C
+//! library built with mimalloc). C code of a dependent that calls this library is compiled with
+//! `-include $DEP_SHARDALLOC_PREFIX_HEADER`. With the `override` feature the library is the
+//! process's malloc and exports the plain names.
+//!
 //! # Features
 //!
-//! Each one reaches the C compile (the tests prove it through [`shardalloc_build_secure_level`]
-//! and friends, an option's default, or the behaviour it changes):
+//! Each one that changes the build reaches the C compile (the tests prove it through
+//! [`shardalloc_build_secure_level`] and friends, an option's default, or the behaviour it
+//! changes):
 //!
 //! | feature | effect |
 //! |---|---|
 //! | `secure` | `SHARDALLOC_SECURE=4` |
 //! | `debug` | `SHARDALLOC_DEBUG=2`: contract and internal asserts |
-//! | `local_dynamic_tls` | local-dynamic TLS, for a library that is `dlopen`ed |
-//! | `override` | `malloc`, `free`, ... of the whole process go to shardalloc |
+//! | `debug_in_debug` | `SHARDALLOC_DEBUG=2` where the Rust code has debug assertions (dev, test profiles) |
+//! | `local_dynamic_tls`, `local-dynamic-tls` | local-dynamic TLS, for a library that is `dlopen`ed |
+//! | `override` | `malloc`, `free`, ... of the whole process go to shardalloc; no symbol prefix |
 //! | `no_thp` | option `allow_thp` defaults to 0 |
-//! | `skip_collect_on_exit` | no `mi_collect` when the process exits |
+//! | `skip_collect_on_exit`, `skip-collect-on-exit` | no `mi_collect` when the process exits |
+//! | `asm` | keeps each C file's assembly: `OUT_DIR/obj/NAME.s` (`DEP_SHARDALLOC_ASM_DIR`) |
+//! | `extended`, `arena` | none: accepted for libmimalloc-sys users; every declaration is always here |
+//!
+//! # Targets
+//!
+//! 64-bit Linux on x86_64 or aarch64, with glibc or musl (`x86_64-unknown-linux-gnu`,
+//! `aarch64-unknown-linux-gnu`, `x86_64-unknown-linux-musl`, `aarch64-unknown-linux-musl`; the
+//! tests run on the first). On any other target the build stops with one line that says so.
 //!
 //! The build reads `CC`, `CFLAGS` and `AR` (also with the target or `TARGET_`/`HOST_` forms, as
 //! the `cc` crate does), else uses `cc` and `ar`. The C code is optimised (`-O3 -DNDEBUG`) when the
@@ -42,6 +61,22 @@
 
 #![no_std]
 #![allow(non_camel_case_types, non_upper_case_globals)]
+
+/// Declares C functions of the library under their C names, each linked to the symbol
+/// [`SYMBOL_PREFIX`] + name that the build script's library exports.
+macro_rules! c_functions {
+    ($(extern $abi:tt {
+        $($(#[$attr:meta])* pub fn $name:ident($($params:tt)*) $(-> $ret:ty)?;)*
+    })*) => {
+        $(extern $abi {
+            $(
+                $(#[$attr])*
+                #[link_name = concat!(env!("SHARDALLOC_SYS_SYMBOL_PREFIX"), stringify!($name))]
+                pub fn $name($($params)*) $(-> $ret)?;
+            )*
+        })*
+    };
+}
 
 pub mod aligned;
 pub mod arena;
@@ -75,3 +110,10 @@ pub const SHARDALLOC_VERSION_PATCH: c_int = 0;
 pub const MI_MALLOC_VERSION: c_int = 100;
 /// shardalloc's name for [`MI_MALLOC_VERSION`].
 pub const SHARDALLOC_VERSION: c_int = MI_MALLOC_VERSION;
+
+/// What the symbols of the C library built by this crate start with: `"sa_rs_"`, so that
+/// `mi_malloc` is linked as `sa_rs_mi_malloc` and a program may also link another copy of the
+/// mimalloc API under the plain names (libmimalloc-sys, say); `""` with the `override` feature,
+/// whose library is the process's malloc and exports the plain `mi_*` names too. The functions
+/// here keep their C names in Rust either way.
+pub const SYMBOL_PREFIX: &str = env!("SHARDALLOC_SYS_SYMBOL_PREFIX");

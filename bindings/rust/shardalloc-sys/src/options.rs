@@ -102,6 +102,7 @@ pub const mi_option_abandoned_page_reset: mi_option_t = mi_option_abandoned_page
 /// Older name of [`mi_option_disallow_os_alloc`].
 pub const mi_option_limit_os_alloc: mi_option_t = mi_option_disallow_os_alloc;
 
+c_functions! {
 extern "C" {
     /// The option's value is not 0.
     pub fn mi_option_is_enabled(option: mi_option_t) -> bool;
@@ -125,4 +126,5 @@ extern "C" {
     pub fn mi_option_set_default(option: mi_option_t, value: c_long);
     /// Prints every option and its value through the output function.
     pub fn mi_options_print();
+}
 }

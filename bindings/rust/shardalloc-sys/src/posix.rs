@@ -21,6 +21,7 @@ pub type wchar_t = u32;
 )))]
 pub type wchar_t = i32;
 
+c_functions! {
 extern "C" {
     /// Frees `p` only if it lies in shardalloc's memory; anything else is ignored.
     pub fn mi_cfree(p: *mut c_void);
@@ -80,4 +81,5 @@ extern "C" {
     pub fn mi_wcsdup(s: *const wchar_t) -> *mut wchar_t;
     /// `_mbsdup`.
     pub fn mi_mbsdup(s: *const c_uchar) -> *mut c_uchar;
+}
 }

@@ -98,6 +98,7 @@ impl Default for mi_stats_t {
     }
 }
 
+c_functions! {
 extern "C" {
     /// Fills `*stats` (whose `size` and `version` the caller set); false, writing nothing, for a
     /// null pointer, a size below the two header fields, or an unknown version.
@@ -105,4 +106,5 @@ extern "C" {
     /// The figures as one JSON object: written into `buf` (null if it does not fit in
     /// `buf_size` bytes), or with `buf` null into a new block to free with `mi_free`.
     pub fn mi_stats_get_json(buf_size: usize, buf: *mut c_char) -> *mut c_char;
+}
 }

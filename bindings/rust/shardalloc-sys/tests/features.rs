@@ -1,7 +1,9 @@
 //! Each cargo feature reaches the C compile: the build-info functions report the configuration
 //! the C code was compiled with, and where a feature changes behaviour, the behaviour is checked
 //! too (an option's default, who owns libc's malloc, the TLS model in the object code).
-//! `skip_collect_on_exit` is checked by tests/exit.rs, which needs a process of its own.
+//! `skip_collect_on_exit` is checked by tests/exit.rs, which needs a process of its own. The
+//! hyphenated spellings (`local-dynamic-tls`, `skip-collect-on-exit`) turn on the underscore
+//! forms, so these checks cover them when `make test-rust` passes them.
 
 use std::ffi::{CStr, CString};
 
@@ -24,13 +26,50 @@ fn secure_feature() {
     println!("secure level {level}");
 }
 
+/// `debug`, or `debug_in_debug` in a profile with debug assertions (the build script reads
+/// CARGO_CFG_DEBUG_ASSERTIONS, what cfg!(debug_assertions) shows here).
+const DEBUG_BUILD: bool =
+    cfg!(feature = "debug") || (cfg!(feature = "debug_in_debug") && cfg!(debug_assertions));
+
 #[test]
-fn debug_feature() {
+fn debug_and_debug_in_debug_features() {
     let level = unsafe { shardalloc_build_debug_level() };
-    assert_eq!(level, if cfg!(feature = "debug") { 2 } else { 0 });
+    assert_eq!(level, if DEBUG_BUILD { 2 } else { 0 });
     // src/options.c: show_errors defaults to on in debug builds
     if !env_set("SHOW_ERRORS") {
-        assert_eq!(unsafe { mi_option_is_enabled(mi_option_show_errors) }, cfg!(feature = "debug"));
+        assert_eq!(unsafe { mi_option_is_enabled(mi_option_show_errors) }, DEBUG_BUILD);
+    }
+    println!("debug level {level} (debug_assertions {})", cfg!(debug_assertions));
+}
+
+#[test]
+fn asm_feature() {
+    // the assembly of each C file is kept next to its object, with the library's symbol names
+    let asm = std::path::Path::new(concat!(env!("OUT_DIR"), "/obj/alloc.s"));
+    assert_eq!(asm.is_file(), cfg!(feature = "asm"), "{} exists iff asm", asm.display());
+    if cfg!(feature = "asm") {
+        let text = std::fs::read_to_string(asm).unwrap();
+        let label = format!("\n{SYMBOL_PREFIX}mi_malloc:");
+        assert!(text.contains(&label), "{} defines {label:?}", asm.display());
+    }
+}
+
+#[test]
+fn extended_and_arena_declarations_are_always_there() {
+    // libmimalloc-sys declares these only with its `extended` / `arena` features; here they are
+    // always declared, and the features are accepted for compatibility
+    unsafe {
+        let mut arena: mi_arena_id_t = 0;
+        let err = mi_reserve_os_memory_ex(64 << 20, false, false, true, &mut arena);
+        assert_eq!(err, 0, "mi_reserve_os_memory_ex");
+        let heap = mi_heap_new_in_arena(arena);
+        assert!(!heap.is_null());
+        let p = mi_heap_malloc(heap, 1000);
+        let mut size = 0usize;
+        let start = mi_arena_area(arena, &mut size) as usize;
+        assert!(p as usize >= start && (p as usize) < start + size, "the block is in the arena");
+        mi_free(p);
+        mi_heap_delete(heap);
     }
 }
 

@@ -6,9 +6,13 @@
 //! and this crate wraps it:
 //!
 //! - [`ShardAlloc`]: a [`GlobalAlloc`]; one line makes it the program's allocator;
-//! - [`Heap`]: a first-class heap whose allocations cannot outlive it;
-//! - [`options`], [`stats`], and a few helpers ([`usable_size`], [`good_size`], [`version`],
+//! - `Heap`: a first-class heap whose allocations cannot outlive it;
+//! - `options`, `stats`, and a few helpers ([`usable_size`], [`good_size`], [`version`],
 //!   [`collect`], [`build_info`]).
+//!
+//! `Heap`, `options` and `stats` come with the `std` feature (on by default). Without it the
+//! crate is `#![no_std]`, and `ShardAlloc` and the helpers serve `no_std` programs that use
+//! `alloc` (`default-features = false`).
 //!
 //! ```
 //! use shardalloc::ShardAlloc;
@@ -26,8 +30,10 @@
 //!
 //! The C library is compiled by `shardalloc-sys`'s build script from the sources of this
 //! repository; there are no other dependencies. The features of `shardalloc-sys` (`secure`,
-//! `debug`, `local_dynamic_tls`, `override`, `no_thp`, `skip_collect_on_exit`) are forwarded.
+//! `debug`, `debug_in_debug`, `local_dynamic_tls`, `override`, `no_thp`,
+//! `skip_collect_on_exit`, `asm`, and the spellings of the mimalloc crates) are forwarded.
 
+#![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
 use core::alloc::{GlobalAlloc, Layout};
@@ -35,10 +41,14 @@ use core::ffi::c_void;
 
 pub use shardalloc_sys as sys;
 
+#[cfg(feature = "std")]
 pub mod heap;
+#[cfg(feature = "std")]
 pub mod options;
+#[cfg(feature = "std")]
 pub mod stats;
 
+#[cfg(feature = "std")]
 pub use heap::Heap;
 
 /// The alignment every block of `mi_malloc` has: layouts that need no more are served by the

@@ -1,14 +1,28 @@
-//! Options: read once from the environment as `MIMALLOC_<NAME>`, changed at any time here.
+//! Options: read once from the environment as `MIMALLOC_<NAME>`, changed at any time here, from
+//! any thread (the C library keeps them in atomics).
+//!
+//! The safe setters refuse, with [`SetError`], what safe code must not do while other threads
+//! may run: turning on [`Opt::DestroyOnExit`] (at exit it unmaps every arena, under the blocks
+//! that threads still running, or statics, still use), and values outside `i32` (the C code
+//! does arithmetic in `long` on some options, such as `purge_delay` times `arena_purge_mult`
+//! and deadlines in milliseconds, which such values could overflow; no option means anything
+//! there). [`set_unchecked`] and [`set_default_unchecked`] do either, under the caller's
+//! guarantee.
 //!
 //! ```
-//! use shardalloc::options::{self, Opt};
+//! use shardalloc::options::{self, Opt, SetError};
 //!
-//! options::set(Opt::PurgeDelay, 50);
+//! options::set(Opt::PurgeDelay, 50).unwrap();
 //! assert_eq!(options::get(Opt::PurgeDelay), 50);
-//! options::set_enabled(Opt::ShowErrors, true);
+//! options::set_enabled(Opt::ShowErrors, true).unwrap();
 //! assert!(options::is_enabled(Opt::ShowErrors));
-//! options::set_enabled(Opt::ShowErrors, false);
+//! options::disable(Opt::ShowErrors);
 //! assert!(!options::is_enabled(Opt::ShowErrors));
+//!
+//! assert_eq!(options::enable(Opt::DestroyOnExit), Err(SetError::Unsafe(Opt::DestroyOnExit)));
+//! assert!(!options::is_enabled(Opt::DestroyOnExit));
+//! assert_eq!(options::set(Opt::PurgeDelay, 1 << 40), Err(SetError::OutOfRange(Opt::PurgeDelay, 1 << 40)));
+//! assert_eq!(options::get(Opt::PurgeDelay), 50);
 //! ```
 
 // c_long is i64 where shardalloc runs, but not everywhere
@@ -65,7 +79,8 @@ pub enum Opt {
     MaxWarnings = sys::mi_option_max_warnings,
     /// Percentage of abandoned segments tried per reclaim (no effect in shardalloc).
     MaxSegmentReclaim = sys::mi_option_max_segment_reclaim,
-    /// Release all memory at exit (unsafe while other threads run).
+    /// Release all memory at exit: unmaps every arena while other threads may still run and use
+    /// their blocks, so the safe setters refuse to turn it on ([`set_unchecked`] can).
     DestroyOnExit = sys::mi_option_destroy_on_exit,
     /// KiB reserved per new arena.
     ArenaReserve = sys::mi_option_arena_reserve,
@@ -194,6 +209,51 @@ impl Opt {
     pub fn raw(self) -> sys::mi_option_t {
         self as sys::mi_option_t
     }
+
+    /// Turning the option on (any value but 0) is unsafe while other threads run, so that the
+    /// safe setters refuse it: [`Opt::DestroyOnExit`] only.
+    pub fn is_unsafe_to_enable(self) -> bool {
+        matches!(self, Opt::DestroyOnExit)
+    }
+}
+
+/// Why a safe setter left an option as it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SetError {
+    /// Turning this option on is unsafe while other threads run ([`Opt::is_unsafe_to_enable`]);
+    /// [`set_unchecked`] does it under the caller's guarantee.
+    Unsafe(Opt),
+    /// The value is outside `i32`, which the C code takes without overflow.
+    OutOfRange(Opt, i64),
+}
+
+impl core::fmt::Display for SetError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            SetError::Unsafe(opt) => write!(
+                f,
+                "option {} may not be turned on by safe code (unsafe while other threads run)",
+                opt.name()
+            ),
+            SetError::OutOfRange(opt, v) => {
+                write!(f, "option {}: {v} is outside the accepted range (i32)", opt.name())
+            }
+        }
+    }
+}
+
+impl std::error::Error for SetError {}
+
+/// The value as C takes it, or why a safe setter refuses it.
+fn checked(opt: Opt, value: i64) -> Result<core::ffi::c_long, SetError> {
+    if value != 0 && opt.is_unsafe_to_enable() {
+        return Err(SetError::Unsafe(opt));
+    }
+    match i32::try_from(value) {
+        Ok(v) => Ok(core::ffi::c_long::from(v)),
+        Err(_) => Err(SetError::OutOfRange(opt, value)),
+    }
 }
 
 /// The option's value.
@@ -216,14 +276,46 @@ pub fn get_size(opt: Opt) -> usize {
     unsafe { sys::mi_option_get_size(opt.raw()) }
 }
 
-/// Sets the option's value.
-pub fn set(opt: Opt, value: i64) {
-    unsafe { sys::mi_option_set(opt.raw(), to_long(value)) }
+/// Sets the option's value; refuses (and changes nothing) what [`SetError`] names.
+pub fn set(opt: Opt, value: i64) -> Result<(), SetError> {
+    let v = checked(opt, value)?;
+    unsafe { sys::mi_option_set(opt.raw(), v) };
+    Ok(())
 }
 
-/// Sets the option's value unless the environment or [`set`] already has.
-pub fn set_default(opt: Opt, value: i64) {
-    unsafe { sys::mi_option_set_default(opt.raw(), to_long(value)) }
+/// Sets the option's value, whatever it is (saturated where C's `long` is narrower).
+///
+/// # Safety
+///
+/// For an option that [`Opt::is_unsafe_to_enable`] (`DestroyOnExit`) and a value but 0: no
+/// thread but the one that ends the process may still run, or use a block, once the process
+/// starts to exit. For values outside `i32`: the caller accepts C's `long` arithmetic on them.
+///
+/// ```
+/// use shardalloc::options::{self, Opt};
+/// // a program that joins every thread before it returns from main
+/// unsafe { options::set_unchecked(Opt::DestroyOnExit, 1) };
+/// # unsafe { options::set_unchecked(Opt::DestroyOnExit, 0) };
+/// ```
+pub unsafe fn set_unchecked(opt: Opt, value: i64) {
+    sys::mi_option_set(opt.raw(), to_long(value))
+}
+
+/// Sets the option's value unless the environment or [`set`] already has; refuses what
+/// [`SetError`] names.
+pub fn set_default(opt: Opt, value: i64) -> Result<(), SetError> {
+    let v = checked(opt, value)?;
+    unsafe { sys::mi_option_set_default(opt.raw(), v) };
+    Ok(())
+}
+
+/// [`set_default`], whatever the value.
+///
+/// # Safety
+///
+/// As for [`set_unchecked`].
+pub unsafe fn set_default_unchecked(opt: Opt, value: i64) {
+    sys::mi_option_set_default(opt.raw(), to_long(value))
 }
 
 /// Whether the option's value is not 0.
@@ -231,24 +323,24 @@ pub fn is_enabled(opt: Opt) -> bool {
     unsafe { sys::mi_option_is_enabled(opt.raw()) }
 }
 
-/// Sets the option to 1 (`enable`) or 0.
-pub fn set_enabled(opt: Opt, enable: bool) {
-    unsafe { sys::mi_option_set_enabled(opt.raw(), enable) }
+/// Sets the option to 1 (`enable`) or 0; refuses to turn on [`Opt::DestroyOnExit`].
+pub fn set_enabled(opt: Opt, enable: bool) -> Result<(), SetError> {
+    set(opt, i64::from(enable))
 }
 
 /// [`set_enabled`] unless the environment or a setter already set the option.
-pub fn set_enabled_default(opt: Opt, enable: bool) {
-    unsafe { sys::mi_option_set_enabled_default(opt.raw(), enable) }
+pub fn set_enabled_default(opt: Opt, enable: bool) -> Result<(), SetError> {
+    set_default(opt, i64::from(enable))
 }
 
-/// Sets the option to 1.
-pub fn enable(opt: Opt) {
+/// Sets the option to 1; refuses to turn on [`Opt::DestroyOnExit`].
+pub fn enable(opt: Opt) -> Result<(), SetError> {
     set_enabled(opt, true)
 }
 
-/// Sets the option to 0.
+/// Sets the option to 0 (always allowed).
 pub fn disable(opt: Opt) {
-    set_enabled(opt, false)
+    unsafe { sys::mi_option_set(opt.raw(), 0) }
 }
 
 /// Prints every option and its value through the output function (stderr by default).
