@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
 """Writes the seed inputs of the fuzz-api harness: test/fuzz/corpus-api/seed-* (every operation
-and variant, size classes and page kinds, heaps, visits), test/fuzz/selftest-api/* (inputs that
-damage a block in FUZZ_SELFTEST builds, which must abort) and test/fuzz/known/api-* (findings
-not fixed yet). The byte encoding mirrors
+and variant, size classes and page kinds, heaps, visits) and test/fuzz/selftest-api/* (inputs
+that damage a block in FUZZ_SELFTEST builds, which must abort). The byte encoding mirrors
 fuzz-api.c and is described in test/fuzz/README.md; keep the three in step. Standard library only.
 
-    python3 test/fuzz/make-corpus-api.py      # rewrites the seed-*, selftest-api and known/api-* files
+    python3 test/fuzz/make-corpus-api.py      # rewrites the seed-* and selftest-api files
 """
 import os
 import sys
@@ -211,6 +210,8 @@ def seeds():
     s["heaps-many"] = prog(*[heap_alloc(0, h, h * 4 + i, 64 << i) for h in range(3) for i in range(4)],
                            visit(1), visit(2), visit(3, False), heap_delete(1), heap_destroy(2),
                            *[usable(i) for i in range(12)], heap_new(2), heap_alloc(1, 2, 20, 10))
+    # fuzz-api's finding (README.md): a secure build's visit reported the size with the canary
+    s["visit-small-block"] = prog(malloc(0, 0, 24), visit(0))
     s["visit-pages"] = prog(*[malloc(0, i, 16 if i < 16 else 2000) for i in range(32)],
                             *[free(0, i) for i in range(0, 32, 3)], visit(0), collect(0), visit(0),
                             visit(0, False))
@@ -235,12 +236,6 @@ def selftests():
     }
 
 
-def known():
-    # Findings not fixed yet (README.md, "fuzz-api"): kept out of corpus-api/ until they are.
-    # A visit of a secure build's small block reports its size with the canary (issue 16, 5).
-    return {"api-secure-visit-block-size": prog(malloc(0, 0, 24), visit(0))}
-
-
 def write(directory, prefix, inputs):
     os.makedirs(directory, exist_ok=True)
     for name, data in sorted(inputs.items()):
@@ -253,7 +248,6 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     write(os.path.join(here, "corpus-api"), "seed-", seeds())
     write(os.path.join(here, "selftest-api"), "", selftests())
-    write(os.path.join(here, "known"), "", known())
     return 0
 
 
