@@ -10,6 +10,12 @@
 
 #include "internal/internal.h"
 
+#if !defined(SA_OVERRIDE) || !SA_OVERRIDE
+/* A build without the override that compiles every source anyway (the Rust crate's): shardalloc
+   is not malloc there, so glibc's own functions must stay, and nothing is defined. */
+typedef int mi_glibc_extras_absent_t;  // (ISO C wants a declaration in every translation unit)
+#else
+
 #define mi_decl_glibc __attribute__((visibility("default"), used))
 
 // stats.c: the block figures mallinfo needs (see there for what they are and how fresh). Its
@@ -269,3 +275,5 @@ mi_decl_glibc int mallopt(int param, int value) {
       return 0;
   }
 }
+
+#endif  // SA_OVERRIDE
