@@ -75,7 +75,7 @@ static void mi_free_block_mt(mi_page_t* page, mi_block_t* block) {
       tfreex = mi_tf_set_delayed(tfree, MI_DELAYED_FREEING);
     } else {
       mi_block_set_next(page, block, mi_tf_block(tfree));
-      tfreex = mi_tf_set_block(tfree, block);
+      tfreex = mi_tf_push(tfree, block);
     }
   } while (!mi_atomic_cas_weak_acq_rel(&page->xthread_free, &tfree, tfreex));
   if (mi_likely(!use_delayed)) return;

@@ -403,16 +403,16 @@ void _mi_assert_fail(const char* assertion, const char* fname, unsigned int line
 /* ---------------------------------------------------------------------------------------------
    Deferred free: a user callback run from the slow path with a heartbeat.
 --------------------------------------------------------------------------------------------- */
-static _Atomic(mi_deferred_free_fun*) mi_deferred_fun;
+_Atomic(mi_deferred_free_fun*) _mi_deferred_fun;  // (read by the slow path: internal.h)
 static _Atomic(void*) mi_deferred_arg;
 
 void mi_register_deferred_free(mi_deferred_free_fun* fn, void* arg) mi_attr_noexcept {
   mi_atomic_store_release(&mi_deferred_arg, arg);
-  mi_atomic_store_release(&mi_deferred_fun, fn);
+  mi_atomic_store_release(&_mi_deferred_fun, fn);
 }
 
 void _mi_deferred_free(mi_heap_t* heap, bool force) {
-  mi_deferred_free_fun* fn = mi_atomic_load_acquire(&mi_deferred_fun);
+  mi_deferred_free_fun* fn = mi_atomic_load_acquire(&_mi_deferred_fun);
   if (fn == NULL || heap->tld->recurse) return;
   heap->tld->recurse = true;
   fn(force, heap->tld->heartbeat, mi_atomic_load_acquire(&mi_deferred_arg));

@@ -10,7 +10,7 @@
 #define MI_RETIRE_CYCLES_LARGE  3
 #define MI_TICK_INTERVAL_MS 5   // periodic work of the slow path at most this often
 #define MI_TICK_VISITS      16  // abandoned segments visited per tick, at most
-#define MI_TICK_CHECK_CALLS 4   // slow-path calls per look at the clock
+#define MI_TICK_CHECK_CALLS 32  // slow-path calls per look at the clock
 #define MI_TICK_CHECK_FREES 16  // free-path events (tick_events) per look at the clock
 #define MI_BIN_SMALL_OBJ_MAX    (MI_BIN_SMALL_STEPS + 8 * (13 - 7))  // bin of the 8 KiB class
 _Static_assert(MI_SMALL_OBJ_SIZE_MAX == 8192, "MI_BIN_SMALL_OBJ_MAX assumes 8 KiB small objects");
@@ -104,7 +104,7 @@ static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
   page->keys[1] = _mi_heap_random_next(heap);
 #endif
   page->next = page->prev = NULL;
-  mi_atomic_store_relaxed(&page->xthread_free, mi_tf_make(NULL, MI_NO_DELAYED_FREE));
+  mi_atomic_store_relaxed(&page->xthread_free, mi_tf_empty(MI_NO_DELAYED_FREE));
   mi_page_set_heap(page, heap);
   mi_assert_internal(page->reserved > 0);
   mi_page_extend_free(heap, page);
@@ -115,45 +115,60 @@ static void mi_page_init(mi_heap_t* heap, mi_page_t* page, size_t block_size) {
 /* ---------------------------------------------------------------------------------------------
    Collecting the free lists
 --------------------------------------------------------------------------------------------- */
-// Move the atomic thread_free list onto local_free (keeping the delayed state bits).
-static void mi_page_thread_free_collect(mi_page_t* page) {
+// Take the atomic thread_free list (its state bits stay): its head and length, and the blocks
+// no longer count as used. NULL if it was empty. The list is not walked.
+static mi_block_t* mi_page_thread_free_take(mi_page_t* page) {
   uintptr_t tfree = mi_atomic_load_relaxed(&page->xthread_free);
-  mi_block_t* head;
   do {
-    head = mi_tf_block(tfree);
-    if (head == NULL) return;
-  } while (!mi_atomic_cas_weak_acq_rel(&page->xthread_free, &tfree, mi_tf_set_block(tfree, NULL)));
-  // find the tail; a list longer than the page's capacity is corrupt
-  size_t count = 1;
-  mi_block_t* tail = head;
-  mi_block_t* next;
-  while ((next = mi_block_next(page, tail)) != NULL && count <= page->capacity) {
-    count++;
-    tail = next;
+    if (mi_tf_block(tfree) == NULL) return NULL;
+  } while (!mi_atomic_cas_weak_acq_rel(&page->xthread_free, &tfree, mi_tf_take(tfree)));
+  const size_t count = mi_tf_count(tfree);
+  if (mi_unlikely(count == 0 || count > page->used)) {
+    _mi_error_message(EFAULT, "corrupted free list in page %p: its thread-free list holds %zu "
+                      "blocks of %u in use", (void*)page, count, (unsigned)page->used);
+    return NULL;  // leak the list rather than spread the corruption
   }
-  if (count > page->capacity || count > page->used) {
-    _mi_error_message(EFAULT, "corrupted free list in page %p: its thread-free list is too long",
-                      (void*)page);
-    return;  // leak the list rather than spread the corruption
-  }
-  mi_block_set_next(page, tail, page->local_free);
-  page->local_free = head;
   page->used -= (uint16_t)count;
+  return mi_tf_block(tfree);
 }
 
+// Put `list` in front of `*into` (walking `list` to its end).
+static void mi_page_list_prepend(mi_page_t* page, mi_block_t** into, mi_block_t* list) {
+  mi_block_t* tail = list;
+  mi_block_t* next;
+  for (size_t n = 1; (next = mi_block_next(page, tail)) != NULL && n <= page->capacity; n++) {
+    tail = next;
+  }
+  mi_block_set_next(page, tail, *into);
+  *into = list;
+}
+
+/* Account for the blocks other threads freed (afterwards `used` is exact) and refill `free` if it
+   is empty. No list is walked then: `free` takes `local_free` and `local_free` the blocks of other
+   threads, or `free` takes those directly. With `free` non-empty the other threads' blocks join
+   `local_free` (a walk only when both are non-empty). `force` moves every free block onto `free`
+   (visiting, collecting). */
 void _mi_page_free_collect(mi_page_t* page, bool force) {
-  if (force || mi_page_thread_free(page) != NULL) mi_page_thread_free_collect(page);
-  if (page->local_free == NULL) return;
+  mi_block_t* theirs = mi_page_thread_free_take(page);
   if (mi_likely(page->free == NULL)) {
-    page->free = page->local_free;
-    page->local_free = NULL;
+    if (page->local_free != NULL) {
+      page->free = page->local_free;
+      page->local_free = theirs;
+    } else if (theirs != NULL) {
+      page->free = theirs;
+    } else {
+      return;
+    }
     page->free_is_zero = false;
-  } else if (force) {
-    mi_block_t* tail = page->local_free;
-    mi_block_t* next;
-    while ((next = mi_block_next(page, tail)) != NULL) tail = next;
-    mi_block_set_next(page, tail, page->free);
-    page->free = page->local_free;
+    theirs = NULL;
+    if (!force || page->local_free == NULL) return;
+  }
+  if (theirs != NULL) {
+    if (page->local_free == NULL) page->local_free = theirs;
+    else mi_page_list_prepend(page, &page->local_free, theirs);
+  }
+  if (force && page->local_free != NULL) {
+    mi_page_list_prepend(page, &page->free, page->local_free);
     page->local_free = NULL;
     page->free_is_zero = false;
   }
@@ -372,7 +387,7 @@ static mi_page_t* mi_page_queue_find_free(mi_heap_t* heap, mi_page_queue_t* pq, 
       mi_page_extend_free(heap, page);
     }
 #endif
-    _mi_page_free_collect(page, false);
+    if (page->free == NULL) _mi_page_free_collect(page, false);
     if (!mi_page_immediate_available(page) && page->capacity < page->reserved) {
       mi_page_extend_free(heap, page);
     }
@@ -415,10 +430,14 @@ static mi_page_t* mi_find_page(mi_heap_t* heap, size_t size, size_t huge_alignme
   if (mi_unlikely(size > MI_LARGE_OBJ_SIZE_MAX || huge_alignment > 0)) {
     return mi_huge_page_alloc(heap, size, huge_alignment, align_offset);
   }
-  mi_page_queue_t* pq = &heap->pages[_mi_bin(size)];
-  mi_page_t* page = pq->first;
+  // (a small size's queue: the one of the page the direct table points at, unless that is empty)
+  mi_page_t* page = (size <= MI_SMALL_SIZE_MAX ? _mi_heap_get_free_small_page(heap, size) : NULL);
+  mi_page_queue_t* pq =
+      &heap->pages[page != NULL && page != &_mi_page_empty ? page->bin : _mi_bin(size)];
+  page = pq->first;
   if (page != NULL) {
-    _mi_page_free_collect(page, false);
+    // (a page with free blocks serves as it is: what other threads freed into it waits)
+    if (page->free == NULL) _mi_page_free_collect(page, false);
     if (mi_page_immediate_available(page)) {
       page->retire_expire = 0;
       return page;
@@ -474,10 +493,11 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
     _mi_error_message(EOVERFLOW, "allocation request is too large (%zu bytes)", size);
     return mi_enomem();
   }
-  heap->tld->heartbeat++;
-  heap->tld->stats.malloc_generic++;
-  _mi_deferred_free(heap, false);
-  _mi_heap_delayed_free_partial(heap);
+  heap->tld->heartbeat++;  // (also the count of slow-path calls in the statistics)
+  if (mi_unlikely(mi_atomic_load_relaxed(&_mi_deferred_fun) != NULL)) _mi_deferred_free(heap, false);
+  if (mi_atomic_load_relaxed(&heap->thread_delayed_free) != NULL) {
+    _mi_heap_delayed_free_partial(heap);
+  }
   // MIMALLOC_GENERIC_COLLECT=N: a sweep of the heap every N calls (the option is read again at
   // each sweep, and every 1024 calls while it is off: not on every call)
   if (--heap->tld->collect_countdown <= 0) {

@@ -965,7 +965,7 @@ static void mi_page_fork_seal(mi_segment_t* segment, mi_page_t* page) {
   page->used = page->capacity;
   if (!_mi_page_lists_are_consistent(page)) {  // the thread_free list itself is damaged
     const uintptr_t tf = mi_atomic_load_relaxed(&page->xthread_free);
-    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_set_block(tf, NULL));
+    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_take(tf));
   }
 }
 
@@ -1003,7 +1003,7 @@ static void mi_heap_fork_child_drain_delayed(mi_heap_t* heap) {
     mi_block_t* next = mi_block_nextx(heap->keys, block);
     const uintptr_t tf = mi_atomic_load_relaxed(&page->xthread_free);
     mi_block_set_next(page, block, mi_tf_block(tf));
-    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_set_block(tf, block));
+    mi_atomic_store_relaxed(&page->xthread_free, mi_tf_push(tf, block));
     block = next;
   }
 }

@@ -140,10 +140,10 @@ void _mi_stats_usage(size_t* used, size_t* free_count, size_t* free_bytes, size_
 void _mi_stats_flush(mi_tld_t* tld) {
   mi_tld_stats_t* t = &tld->stats;
   mi_atomic_add_relaxed(&_mi_stats_main.pages_extended, t->pages_extended - t->flushed_extended);
-  mi_atomic_add_relaxed(&_mi_stats_main.malloc_generic, t->malloc_generic - t->flushed_generic);
+  mi_atomic_add_relaxed(&_mi_stats_main.malloc_generic, (int64_t)tld->heartbeat - t->flushed_generic);
   mi_atomic_add_relaxed(&_mi_stats_main.malloc_huge_count, t->huge.total - t->flushed_huge);
   t->flushed_extended = t->pages_extended;
-  t->flushed_generic = t->malloc_generic;
+  t->flushed_generic = (int64_t)tld->heartbeat;
   t->flushed_huge = t->huge.total;
   mi_usage_flush(tld);
 }
@@ -318,7 +318,7 @@ void mi_thread_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept {
                 (long long)t->pages.current);
   mi_print_line(&pr, "%-12s %12s %12lld", "-extended:", "", (long long)t->pages_extended);
   mi_print_line(&pr, "%-12s %12s %12zu", "segments:", "", heap->tld->segments.count);
-  mi_print_line(&pr, "%-12s %12s %12lld", "slow paths:", "", (long long)t->malloc_generic);
+  mi_print_line(&pr, "%-12s %12s %12llu", "slow paths:", "", heap->tld->heartbeat);
   mi_print_process(&pr);
 }
 

@@ -256,6 +256,7 @@ void _mi_verbose_message(const char* fmt, ...) __attribute__((format(printf, 1, 
 void _mi_warning_message(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void _mi_error_message(int err, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void _mi_deferred_free(mi_heap_t* heap, bool force);
+extern _Atomic(mi_deferred_free_fun*) _mi_deferred_fun;  // NULL while none is registered
 
 // stats.c
 extern mi_stats_main_t _mi_stats_main;
@@ -563,19 +564,39 @@ static inline void mi_block_set_next(const mi_page_t* page, mi_block_t* block,
 }
 
 /* ---------------------------------------------------------------------------------------------
-   The thread_free word: block pointer | mi_delayed_t in the low 2 bits.
+   The thread_free word: the head of the list of blocks other threads freed (bits 0..47: every
+   block lies below 2^47, in a frame of the segment map; any byte address, as a huge block placed
+   for an aligned_at offset may be odd), the mi_delayed_t state (bits 48..49), and how many blocks
+   the list holds (bits 50..63), so the owner takes the list and its length in one atomic step and
+   need not walk it.
 --------------------------------------------------------------------------------------------- */
-static inline mi_block_t* mi_tf_block(uintptr_t tf) { return (mi_block_t*)(tf & ~(uintptr_t)0x03); }
-static inline mi_delayed_t mi_tf_delayed(uintptr_t tf) { return (mi_delayed_t)(tf & 0x03); }
-static inline uintptr_t mi_tf_make(const mi_block_t* block, mi_delayed_t delayed) {
-  return (uintptr_t)block | (uintptr_t)delayed;
+#define MI_TF_BLOCK_BITS   48
+#define MI_TF_BLOCK_MASK   (((uintptr_t)1 << MI_TF_BLOCK_BITS) - 1)
+#define MI_TF_COUNT_SHIFT  (MI_TF_BLOCK_BITS + 2)
+#define MI_TF_COUNT_ONE    ((uintptr_t)1 << MI_TF_COUNT_SHIFT)
+_Static_assert(MI_SEGMENT_MAP_BITS * MI_SEGMENT_SIZE <= ((uintptr_t)1 << MI_TF_BLOCK_BITS),
+               "block addresses fit the thread_free word");
+_Static_assert(MI_PAGE_BLOCKS_MAX < ((uintptr_t)1 << (64 - MI_TF_COUNT_SHIFT)),
+               "a page's block count fits the thread_free word");
+
+static inline mi_block_t* mi_tf_block(uintptr_t tf) { return (mi_block_t*)(tf & MI_TF_BLOCK_MASK); }
+static inline mi_delayed_t mi_tf_delayed(uintptr_t tf) {
+  return (mi_delayed_t)((tf >> MI_TF_BLOCK_BITS) & 0x03);
+}
+static inline size_t mi_tf_count(uintptr_t tf) { return (size_t)(tf >> MI_TF_COUNT_SHIFT); }
+// An empty list in state `delayed`.
+static inline uintptr_t mi_tf_empty(mi_delayed_t delayed) {
+  return (uintptr_t)delayed << MI_TF_BLOCK_BITS;
 }
 static inline uintptr_t mi_tf_set_delayed(uintptr_t tf, mi_delayed_t delayed) {
-  return mi_tf_make(mi_tf_block(tf), delayed);
+  return (tf & ~((uintptr_t)0x03 << MI_TF_BLOCK_BITS)) | ((uintptr_t)delayed << MI_TF_BLOCK_BITS);
 }
-static inline uintptr_t mi_tf_set_block(uintptr_t tf, const mi_block_t* block) {
-  return mi_tf_make(block, mi_tf_delayed(tf));
+// `block` pushed onto the list (its link must already point at the old head).
+static inline uintptr_t mi_tf_push(uintptr_t tf, const mi_block_t* block) {
+  return ((tf & ~MI_TF_BLOCK_MASK) + MI_TF_COUNT_ONE) | (uintptr_t)block;
 }
+// The list taken away: empty, the state kept.
+static inline uintptr_t mi_tf_take(uintptr_t tf) { return mi_tf_empty(mi_tf_delayed(tf)); }
 static inline mi_block_t* mi_page_thread_free(const mi_page_t* page) {
   return mi_tf_block(mi_atomic_load_relaxed(&((mi_page_t*)page)->xthread_free));
 }

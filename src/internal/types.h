@@ -249,8 +249,7 @@ typedef struct mi_tld_stats_s {
   mi_stat_count_t segments;
   mi_stat_count_t pages;
   mi_stat_count_t huge;      // huge blocks (total only)
-  int64_t pages_extended;
-  int64_t malloc_generic;
+  int64_t pages_extended;           // (slow-path calls: the tld's heartbeat)
   int64_t flushed_extended;  // parts of the counts above already added to the process's figures
   int64_t flushed_generic;
   int64_t flushed_huge;
