@@ -75,19 +75,25 @@ test-tsan:
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	cd $(TSAN_BUILD) && ctest --output-on-failure --no-label-summary -L tsan -j2
 
-# Fuzzing (test/fuzz/README.md): the libFuzzer target fuzz-ops (clang -fsanitize=fuzzer,address
-# around the library's own sources at SHARDALLOC_DEBUG=FUZZ_DEBUG, no malloc override) built in
-# build-fuzz/ and run for FUZZ_SECONDS on test/fuzz/corpus/. New inputs go to a temporary
-# directory (FUZZ_MERGE=1 merges them into the corpus), a failing input to build-fuzz/.../artifacts/.
-# Ends with one line: executions, exec/s, coverage. FUZZ_ARGS: more libFuzzer flags;
-# FUZZ_STRICT=0: step around the two (fixed) findings of test/fuzz/README.md.
+# Fuzzing (test/fuzz/README.md): two libFuzzer targets (clang -fsanitize=fuzzer,address around the
+# library's own sources, no malloc override; at SHARDALLOC_DEBUG=FUZZ_DEBUG for fuzz-ops and
+# FUZZ_API_DEBUG, 0: as shipped, for fuzz-api) built in build-fuzz/:
+# fuzz-ops (two threads, remote frees; corpus test/fuzz/corpus/) and fuzz-api (one thread, the
+# whole API, thousands of inputs a second; corpus test/fuzz/corpus-api/). `make fuzz-ops` and
+# `make fuzz-api` run one for FUZZ_SECONDS, `make fuzz` both, one after the other (both run even
+# when the first fails). New inputs go to a temporary directory (FUZZ_MERGE=1 merges them into the
+# corpus), a failing input to build-fuzz/.../artifacts/. Each run ends with one line: executions,
+# exec/s (wall and per CPU second), coverage. FUZZ_ARGS: more libFuzzer flags; FUZZ_STRICT=0:
+# step around the two (fixed) findings of test/fuzz/README.md (fuzz-ops).
 FUZZ_SECONDS ?= 300
 FUZZ_DEBUG   ?= 2
+FUZZ_API_DEBUG ?= 0
 FUZZ_MERGE   ?= 0
 FUZZ_STRICT  ?= 1
 FUZZ_ARGS    ?=
-.PHONY: fuzz
-fuzz:
+FUZZ_RUN      = FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_MERGE=$(FUZZ_MERGE) bash test/fuzz/run.sh
+.PHONY: fuzz fuzz-ops fuzz-api fuzz-configure
+fuzz-configure:
 	@command -v clang >/dev/null 2>&1 || { \
 	  echo "fuzz: clang is required for the libFuzzer build (apt-get install clang)" >&2; exit 1; }
 	@[ -f "$$(clang -print-file-name=libclang_rt.fuzzer-$$(uname -m).a)" ] || { \
@@ -95,10 +101,19 @@ fuzz:
 	       "(apt-get install libclang-rt-$$(clang -dumpversion | cut -d. -f1)-dev)" >&2; \
 	  exit 1; }
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSHARDALLOC_FUZZ=ON \
-	  -DSHARDALLOC_DEBUG=$(FUZZ_DEBUG) -DSHARDALLOC_FUZZ_STRICT=$(FUZZ_STRICT) $(CMAKE_FLAGS)
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-ops
-	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_MERGE=$(FUZZ_MERGE) \
-	  bash test/fuzz/run.sh $(FUZZ_BUILD)/test/fuzz/fuzz-ops $(FUZZ_ARGS)
+	  -DSHARDALLOC_DEBUG=$(FUZZ_DEBUG) -DSHARDALLOC_FUZZ_API_DEBUG=$(FUZZ_API_DEBUG) \
+	  -DSHARDALLOC_FUZZ_STRICT=$(FUZZ_STRICT) $(CMAKE_FLAGS)
+
+fuzz-ops fuzz-api: fuzz-configure
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $@
+	$(FUZZ_RUN) $(FUZZ_BUILD)/test/fuzz/$@ $(FUZZ_ARGS)
+
+fuzz: fuzz-configure
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-ops fuzz-api
+	@status=0; \
+	$(FUZZ_RUN) $(FUZZ_BUILD)/test/fuzz/fuzz-ops $(FUZZ_ARGS) || status=$$?; \
+	$(FUZZ_RUN) $(FUZZ_BUILD)/test/fuzz/fuzz-api $(FUZZ_ARGS) || status=$$?; \
+	exit $$status
 
 # Memory checkers see shardalloc's blocks: a build with SHARDALLOC_VALGRIND=ON (memcheck reports a
 # leak and a use after free at the program's lines; only the library and test/track are built,

@@ -34,6 +34,107 @@ void _mi_stat_counter_add(_Atomic(int64_t)* counter, size_t amount) {
   mi_atomic_add_relaxed(counter, (int64_t)amount);
 }
 
+/* ---------------------------------------------------------------------------------------------
+   Blocks in use and free in pages, for mallinfo and malloc_info (malloc-glibc.c). The malloc and
+   free paths count nothing: a thread sums the pages of its own heaps (fields only it writes) when
+   it flushes its statistics -- on its periodic tick at most every MI_USAGE_INTERVAL_MS, and at
+   once when it holds few pages (its exit among them) -- and adds the change since its last sum to
+   the process's figures. Each thread's part is thus as of its last sum, an exited thread's is 0
+   (its abandoned pages count again once another thread adopts them), and a fork child keeps only
+   the forking thread's. Off until the program first asks: until then no thread sums anything.
+--------------------------------------------------------------------------------------------- */
+#define MI_USAGE_INTERVAL_MS 50
+#define MI_USAGE_FEW_PAGES   64  // summed on every flush: cheap, and covers the exit flush
+enum {
+  MI_USAGE_USED,         // usable bytes of blocks handed out (huge blocks: see malloc_huge)
+  MI_USAGE_FREE_COUNT,   // free blocks in the pages' lists (made, not handed out)
+  MI_USAGE_FREE,         // ... their usable bytes
+  MI_USAGE_SMALL_COUNT,  // free blocks of sizes up to MI_SMALL_SIZE_MAX
+  MI_USAGE_SMALL,        // ... their usable bytes
+  MI_USAGE_PAGE_BYTES,   // bytes of the slices the pages span (huge: the mapping)
+  MI_USAGE_HUGE_COUNT,   // huge blocks
+  MI_USAGE_N
+};
+static _Atomic(int) mi_usage_wanted;
+static _Atomic(int64_t) mi_usage_total[MI_USAGE_N];
+static __thread int64_t mi_usage_mine[MI_USAGE_N] mi_decl_tls;  // this thread's part of the total
+static __thread long long mi_usage_next mi_decl_tls;            // clock of its next sum
+
+static void mi_usage_sum(const mi_tld_t* tld, int64_t* u) {
+  for (const mi_heap_t* heap = tld->heaps; heap != NULL; heap = heap->next) {
+    for (size_t bin = 0; bin <= MI_BIN_FULL; bin++) {
+      for (const mi_page_t* page = heap->pages[bin].first; page != NULL; page = page->next) {
+        if (page->is_huge) {
+          u[MI_USAGE_HUGE_COUNT]++;
+          u[MI_USAGE_PAGE_BYTES] += (int64_t)_mi_page_segment(page)->memid.size;
+          continue;
+        }
+        const int64_t usable = (int64_t)(page->block_size - MI_PADDING);
+        const int64_t free_count = (int64_t)page->capacity - (int64_t)page->used;
+        u[MI_USAGE_USED] += (int64_t)page->used * usable;
+        u[MI_USAGE_FREE_COUNT] += free_count;
+        u[MI_USAGE_FREE] += free_count * usable;
+        if (usable <= (int64_t)MI_SMALL_SIZE_MAX) {
+          u[MI_USAGE_SMALL_COUNT] += free_count;
+          u[MI_USAGE_SMALL] += free_count * usable;
+        }
+        u[MI_USAGE_PAGE_BYTES] += (int64_t)page->slice_count * (int64_t)MI_SLICE_SIZE;
+      }
+    }
+  }
+}
+
+static void mi_usage_publish(const mi_tld_t* tld) {
+  int64_t now[MI_USAGE_N] = {0};
+  mi_usage_sum(tld, now);
+  for (size_t i = 0; i < MI_USAGE_N; i++) {
+    if (now[i] != mi_usage_mine[i])
+      mi_atomic_add_relaxed(&mi_usage_total[i], now[i] - mi_usage_mine[i]);
+    mi_usage_mine[i] = now[i];
+  }
+}
+
+static void mi_usage_flush(const mi_tld_t* tld) {
+  if (mi_likely(mi_atomic_load_relaxed(&mi_usage_wanted) == 0)) return;
+  size_t pages = 0;
+  for (const mi_heap_t* heap = tld->heaps; heap != NULL; heap = heap->next)
+    pages += heap->page_count;
+  if (pages > MI_USAGE_FEW_PAGES) {
+    const long long now = _mi_prim_clock_now();
+    if (now < mi_usage_next) return;
+    mi_usage_next = now + MI_USAGE_INTERVAL_MS;
+  }
+  mi_usage_publish(tld);
+}
+
+// In a fork child only the forking thread remains: the others' parts go (their pages, if the
+// child adopts them, count again in its sums).
+static void mi_usage_fork_child(void) {
+  for (size_t i = 0; i < MI_USAGE_N; i++)
+    mi_atomic_store_relaxed(&mi_usage_total[i], mi_usage_mine[i]);
+}
+
+/* The process's figures, the calling thread's summed now; the first call turns the sums on (the
+   other threads' parts then arrive with their next ticks). Any pointer may be NULL. */
+void _mi_stats_usage(size_t* used, size_t* free_count, size_t* free_bytes, size_t* small_count,
+                     size_t* small_bytes, size_t* page_bytes, size_t* huge_count) {
+  int expected = 0;
+  if (mi_atomic_load_relaxed(&mi_usage_wanted) == 0 &&
+      atomic_compare_exchange_strong(&mi_usage_wanted, &expected, 1)) {
+    if (!_mi_prim_atfork(NULL, NULL, &mi_usage_fork_child)) {
+      _mi_warning_message("unable to register the fork handler of the usage figures");
+    }
+  }
+  mi_heap_t* heap = mi_prim_get_default_heap();
+  if (mi_heap_is_initialized(heap)) mi_usage_publish(heap->tld);
+  size_t* const out[MI_USAGE_N] = {used,        free_count, free_bytes, small_count,
+                                   small_bytes, page_bytes, huge_count};
+  for (size_t i = 0; i < MI_USAGE_N; i++) {
+    const int64_t v = mi_atomic_load_relaxed(&mi_usage_total[i]);
+    if (out[i] != NULL) *out[i] = (size_t)(v > 0 ? v : 0);
+  }
+}
+
 // The hot counters (page extensions, slow-path calls) are per thread, added to the process's
 // figures now and then, so that threads do not share a cache line on every slow-path call.
 void _mi_stats_flush(mi_tld_t* tld) {
@@ -44,6 +145,7 @@ void _mi_stats_flush(mi_tld_t* tld) {
   t->flushed_extended = t->pages_extended;
   t->flushed_generic = (int64_t)tld->heartbeat;
   t->flushed_huge = t->huge.total;
+  mi_usage_flush(tld);
 }
 
 /* Totals and peaks start again from the current figures (the current ones stay: they describe

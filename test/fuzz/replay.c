@@ -1,7 +1,8 @@
-/* fuzz-replay: runs fuzz-ops inputs without libFuzzer, so that the committed corpus is a
- * regression test in every build (any compiler, the library linked as usual; ctest fuzz-corpus).
- * Arguments are files or directories (their regular files, in name order). Each input is named
- * before it runs: a failing one aborts the program right after its name. */
+/* fuzz-replay: runs a harness's inputs without libFuzzer (fuzz-ops.c, or fuzz-api.c with
+ * FUZZ_HARNESS="fuzz-api"), so that the committed corpus is a regression test in every build
+ * (any compiler, the library linked as usual; ctest fuzz-corpus, fuzz-api-corpus). Arguments are
+ * files or directories (their regular files, in name order). Each input is named before it runs:
+ * a failing one aborts the program right after its name. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,15 @@
 
 int LLVMFuzzerInitialize(int* argc, char*** argv);
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+
+#ifndef FUZZ_HARNESS
+#define FUZZ_HARNESS "fuzz-ops"
+#define FUZZ_CHECKS \
+  "contents, zeroing, alignment, usable sizes, heaps, remote frees, no block left behind"
+#else
+#define FUZZ_CHECKS \
+  "contents, zeroing, alignment, usable sizes, ownership, heaps, visits, no block left behind"
+#endif
 
 static unsigned long replayed;
 
@@ -68,9 +78,7 @@ int main(int argc, char** argv) {
   }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  printf(
-      "fuzz-replay: every input through the fuzz-ops harness (contents, zeroing, alignment, "
-      "usable sizes, heaps, remote frees, no block left behind)\n");
+  printf("fuzz-replay: every input through the " FUZZ_HARNESS " harness (" FUZZ_CHECKS ")\n");
   LLVMFuzzerInitialize(&argc, &argv);
   for (int i = 1; i < argc; i++) replay_path(argv[i]);
   clock_gettime(CLOCK_MONOTONIC, &t1);
