@@ -18,11 +18,6 @@ typedef int mi_glibc_extras_absent_t;  // (ISO C wants a declaration in every tr
 
 #define mi_decl_glibc __attribute__((visibility("default"), used))
 
-// stats.c: the block figures mallinfo needs (see there for what they are and how fresh). Its
-// prototype belongs in internal.h with the other statistics functions.
-void _mi_stats_usage(size_t* used, size_t* free_count, size_t* free_bytes, size_t* small_count,
-                     size_t* small_bytes, size_t* page_bytes, size_t* huge_count);
-
 /* ---------------------------------------------------------------------------------------------
    Returning free memory now (malloc_trim, mallopt's M_PURGE). The one place that does it on
    request: the calling thread's heaps are collected (remote frees taken in, retired pages freed,
@@ -32,8 +27,6 @@ void _mi_stats_usage(size_t* used, size_t* free_count, size_t* free_bytes, size_
    MIMALLOC_PURGE_DELAY is -1 is never scheduled, so it is not found here either.
    Returns the bytes given back (purged or unmapped) in the process meanwhile.
 --------------------------------------------------------------------------------------------- */
-size_t _mi_trim(void);
-
 size_t _mi_trim(void) {
   const int64_t purged_before = mi_atomic_load_relaxed(&_mi_stats_main.purged);
   const int64_t reserved_before = mi_atomic_load_relaxed(&_mi_stats_main.reserved.current);

@@ -265,6 +265,12 @@ void _mi_stats_flush(mi_tld_t* tld);  // the thread's counters into the process'
 void _mi_stat_increase(mi_stat_atomic_t* stat, size_t amount);
 void _mi_stat_decrease(mi_stat_atomic_t* stat, size_t amount);
 void _mi_stat_counter_add(_Atomic(int64_t)* counter, size_t amount);
+// The block figures mallinfo needs (stats.c says what they are and how fresh).
+void _mi_stats_usage(size_t* used, size_t* free_count, size_t* free_bytes, size_t* small_count,
+                     size_t* small_bytes, size_t* page_bytes, size_t* huge_count);
+
+// malloc-glibc.c: give back free memory now (malloc_trim); the bytes returned meanwhile.
+size_t _mi_trim(void);
 #define mi_stat_increase(name, n)   _mi_stat_increase(&_mi_stats_main.name, n)
 #define mi_stat_decrease(name, n)   _mi_stat_decrease(&_mi_stats_main.name, n)
 #define mi_stat_counter_add(name, n) _mi_stat_counter_add(&_mi_stats_main.name, n)
