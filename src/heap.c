@@ -74,10 +74,17 @@ static bool mi_heap_visit_pages(mi_heap_t* heap, heap_page_visitor_fun* fn, void
 --------------------------------------------------------------------------------------------- */
 typedef enum mi_collect_e { MI_NORMAL, MI_FORCE, MI_ABANDON } mi_collect_t;
 
+// The heap is going away: remote frees into its pages must no longer reach its delayed list.
+// Only a page armed for that (or in the middle of such a push, which is waited for) needs a
+// change; in the other states a remote free goes to the page's own list. (Only the owner arms a
+// page, and it is the one running this.)
 static bool mi_heap_page_never_delayed(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page,
                                        void* arg) {
   (void)heap; (void)pq; (void)arg;
-  _mi_page_use_delayed_free(page, MI_NEVER_DELAYED_FREE, false);
+  const mi_delayed_t d = mi_tf_delayed(mi_atomic_load_acquire(mi_page_thread_free_word(page)));
+  if (d == MI_USE_DELAYED_FREE || d == MI_DELAYED_FREEING) {
+    _mi_page_use_delayed_free(page, MI_NEVER_DELAYED_FREE, false);
+  }
   return true;
 }
 

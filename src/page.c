@@ -201,7 +201,8 @@ void _mi_page_use_delayed_free(mi_page_t* page, mi_delayed_t delay, bool overrid
 // (the page then has room and stays).
 static bool mi_page_to_full(mi_page_t* page, mi_page_queue_t* pq) {
   mi_heap_t* heap = mi_page_heap(page);
-  _mi_page_use_delayed_free(page, MI_USE_DELAYED_FREE, false);
+  // (over a NEVER left from an earlier abandonment or heap move: the page has an owner now)
+  _mi_page_use_delayed_free(page, MI_USE_DELAYED_FREE, true);
   if (mi_page_thread_free(page) != NULL) {
     // it has room after all: disarm (waiting out any delayed push already under way), so a page
     // outside the full queue never sends frees to the heap, where they could outlive the page
@@ -336,11 +337,11 @@ void _mi_heap_collect_retired(mi_heap_t* heap, bool force) {
 /* ---------------------------------------------------------------------------------------------
    Abandon and reclaim (thread exit and adoption)
 --------------------------------------------------------------------------------------------- */
-// The heap lets go of a page with live blocks; the page must already be MI_NEVER_DELAYED_FREE.
+// The heap lets go of a page with live blocks; the page must not be armed for delayed frees.
 void _mi_page_abandon(mi_page_t* page, mi_page_queue_t* pq) {
   mi_heap_t* heap = mi_page_heap(page);
-  mi_assert_internal(mi_tf_delayed(mi_atomic_load_relaxed(mi_page_thread_free_word(page))) ==
-                     MI_NEVER_DELAYED_FREE);
+  mi_assert_internal(mi_tf_delayed(mi_atomic_load_relaxed(mi_page_thread_free_word(page))) >=
+                     MI_NO_DELAYED_FREE);
   _mi_page_queue_remove(heap, pq, page);
   heap->tld->stats.pages.current--;
   mi_page_set_heap(page, NULL);
@@ -349,24 +350,26 @@ void _mi_page_abandon(mi_page_t* page, mi_page_queue_t* pq) {
 }
 
 // Adopt a page of an abandoned segment into `heap`.
+// (Its delayed state stays: not armed, remote frees go to the page's own list, and its lists stay
+// as they are until the page is next used.)
 void _mi_page_reclaim(mi_heap_t* heap, mi_page_t* page) {
   mi_assert_internal(page->block_size > 0 && page->next == NULL && page->prev == NULL);
   mi_page_set_heap(page, heap);
   page->heap_tag = heap->tag;
-  _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, true);
   mi_page_set_owner(page, heap->thread_id);
-  _mi_page_free_collect(page, false);
   mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
   _mi_page_queue_push_back(heap, pq, page);
   heap->tld->stats.pages.current++;
-  if (mi_page_all_free(page)) _mi_page_free(page, pq);
+  if (mi_page_all_free_now(page)) _mi_page_free(page, pq);
 }
 
 /* ---------------------------------------------------------------------------------------------
    Finding a page with a free block
 --------------------------------------------------------------------------------------------- */
-static mi_page_t* mi_page_fresh(mi_heap_t* heap, mi_page_queue_t* pq) {
-  mi_page_t* page = _mi_segment_page_alloc(heap, pq->block_size, 0, 0, &heap->tld->segments);
+static mi_page_t* mi_page_fresh(mi_heap_t* heap, mi_page_queue_t* pq, bool may_adopt,
+                                bool* adopted) {
+  mi_page_t* page = _mi_segment_page_alloc(heap, pq->block_size, 0, 0, may_adopt, adopted,
+                                           &heap->tld->segments);
   if (page == NULL) return NULL;
   mi_page_init(heap, page, pq->block_size);
   heap->tld->stats.pages.current++;
@@ -375,7 +378,11 @@ static mi_page_t* mi_page_fresh(mi_heap_t* heap, mi_page_queue_t* pq) {
 }
 
 // Look at a bounded number of pages of the queue; pages without any room move to the full queue.
-static mi_page_t* mi_page_queue_find_free(mi_heap_t* heap, mi_page_queue_t* pq, bool first_try) {
+#define MI_ADOPT_TRIES 8  // abandoned segments adopted at most before a fresh page is carved
+
+// The first of a bounded number of pages of the queue that has (or can be given) a free block;
+// pages without any room move to the full queue.
+static mi_page_t* mi_page_queue_find_candidate(mi_heap_t* heap, mi_page_queue_t* pq) {
   size_t candidates = 0;
   mi_page_t* page = pq->first;
   while (page != NULL && candidates++ < MI_MAX_CANDIDATE_SEARCH) {
@@ -402,20 +409,31 @@ static mi_page_t* mi_page_queue_find_free(mi_heap_t* heap, mi_page_queue_t* pq, 
     }
     page = next;
   }
+  return NULL;
+}
+
+// A page of the queue with a free block; else a fresh page, after adopting abandoned segments (a
+// few, oldest first) whose pages of this size may serve first.
+static mi_page_t* mi_page_queue_find_free(mi_heap_t* heap, mi_page_queue_t* pq) {
+  mi_page_t* page = mi_page_queue_find_candidate(heap, pq);
+  if (page != NULL) return page;
   _mi_heap_collect_retired(heap, false);
-  page = mi_page_fresh(heap, pq);
-  if (page == NULL && first_try && pq->first != NULL) {
-    return mi_page_queue_find_free(heap, pq, false);  // adopting abandoned memory added pages
+  for (size_t tries = 0;; tries++) {
+    bool adopted;
+    page = mi_page_fresh(heap, pq, tries < MI_ADOPT_TRIES, &adopted);
+    if (page != NULL || !adopted) return page;
+    page = mi_page_queue_find_candidate(heap, pq);
+    if (page != NULL) return page;
   }
-  return page;
 }
 
 static mi_page_t* mi_huge_page_alloc(mi_heap_t* heap, size_t size, size_t page_alignment,
                                      size_t align_offset) {
   const size_t block_size = _mi_align_up(size == 0 ? 1 : size, _mi_os_page_size());
   mi_page_queue_t* pq = &heap->pages[MI_BIN_HUGE];
-  mi_page_t* page = _mi_segment_page_alloc(heap, block_size, page_alignment, align_offset,
-                                           &heap->tld->segments);
+  bool adopted;
+  mi_page_t* page = _mi_segment_page_alloc(heap, block_size, page_alignment, align_offset, false,
+                                           &adopted, &heap->tld->segments);
   if (page == NULL) return NULL;
   mi_assert_internal(page->is_huge);
   mi_page_init(heap, page, block_size);
@@ -443,7 +461,7 @@ static mi_page_t* mi_find_page(mi_heap_t* heap, size_t size, size_t huge_alignme
       return page;
     }
   }
-  return mi_page_queue_find_free(heap, pq, true);
+  return mi_page_queue_find_free(heap, pq);
 }
 
 /* Periodic work, on the slow path of any thread that allocates (time-based, so that a thread that

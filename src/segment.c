@@ -406,7 +406,6 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
   return page;
 }
 
-#define MI_RECLAIM_TRIES 8  // abandoned segments adopted at most before a new segment is mapped
 
 // A free span of at least `slice_count` slices in a segment suitable for arena `req` (0: any
 // shared memory) becomes a page; NULL if the thread has none.
@@ -664,20 +663,26 @@ static size_t mi_page_slices_for(size_t block_size) {
 
 // A fresh page for blocks of `block_size`: from a free span, an adopted abandoned segment, or a
 // new segment. Huge blocks and huge alignments get their own segment.
+/* A fresh page for blocks of `block_size`, from a free span of the thread's segments. Without
+   one, and when `may_adopt`, an abandoned segment is adopted instead (its pages join the heap,
+   its free spans the thread's queues, those that emptied meanwhile are released) and NULL comes
+   back with *adopted set: the adopted pages of the size may serve before a page is carved (a
+   thread that starts would otherwise carve a page of its own next to one it just adopted, and
+   leave both behind when it exits). Without an abandoned segment to adopt, a new segment is
+   mapped. */
 mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t page_alignment,
-                                  size_t align_offset, mi_segments_tld_t* tld) {
+                                  size_t align_offset, bool may_adopt, bool* adopted,
+                                  mi_segments_tld_t* tld) {
+  *adopted = false;
   if (page_alignment > 0 || block_size > MI_LARGE_OBJ_SIZE_MAX) {
     return mi_segment_alloc_huge(block_size, page_alignment, align_offset, heap->arena_id, tld);
   }
   const size_t slices = mi_page_slices_for(block_size);
   mi_page_t* page = mi_segments_page_find_and_allocate(slices, heap->arena_id, tld);
   if (page != NULL) return page;
-  // Before mapping a new segment, adopt abandoned ones (a few, oldest first): their pages join the
-  // heap, their free spans our queues, and those that emptied meanwhile are released.
-  for (size_t tries = 0; tries < MI_RECLAIM_TRIES && !heap->no_reclaim; tries++) {
-    if (!_mi_segment_try_reclaim_abandoned(heap, tld)) break;
-    page = mi_segments_page_find_and_allocate(slices, heap->arena_id, tld);
-    if (page != NULL) return page;
+  if (may_adopt && !heap->no_reclaim && _mi_segment_try_reclaim_abandoned(heap, tld)) {
+    *adopted = true;
+    return NULL;
   }
   if (mi_segment_alloc_normal(heap->arena_id, tld) == NULL) return NULL;
   return mi_segments_page_find_and_allocate(slices, heap->arena_id, tld);
@@ -758,6 +763,7 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
                           mi_option_is_enabled(mi_option_abandoned_page_purge));
   tld->count--;
   mi_stat_increase(segments_abandoned, 1);
+  mi_stat_increase(pages_abandoned, segment->abandoned);
   // on the list and ownerless at once (under the lock), so a fork child sees one or the other
   mi_lock(&mi_abandoned_lock);
   mi_abandoned_push_locked(segment);
@@ -768,8 +774,7 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
 // The page's heap has let it go (thread exit); abandon the segment once all its pages are.
 void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld) {
   mi_segment_t* segment = _mi_page_segment(page);
-  segment->abandoned++;
-  mi_stat_increase(pages_abandoned, 1);
+  segment->abandoned++;  // (the statistic counts them when the segment is abandoned)
   mi_assert_internal(segment->abandoned <= segment->used);
   if (segment->abandoned == segment->used) mi_segment_abandon(segment, tld);
 }

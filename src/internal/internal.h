@@ -171,7 +171,8 @@ void _mi_segment_map_visit(void (*visit)(mi_segment_t* segment, void* arg), void
 
 // segment.c
 mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t page_alignment,
-                                  size_t align_offset, mi_segments_tld_t* tld);
+                                  size_t align_offset, bool may_adopt, bool* adopted,
+                                  mi_segments_tld_t* tld);
 void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld);
 void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld);
 bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld);
