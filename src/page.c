@@ -51,13 +51,14 @@ static void mi_page_extend_free(mi_heap_t* heap, mi_page_t* page) {
     while (mi_gcd(stride, extend) != 1) stride = stride % (extend - 1) + 1;
   }
   mi_block_t* const head = (mi_block_t*)(start + first * bsize);
+  uint8_t* const end = start + extend * bsize;
+  const size_t step = stride * bsize;  // (in bytes: the walk needs no multiplication)
   mi_block_t* block = head;
-  for (size_t i = 1, idx = first; i < extend; i++) {
-    idx += stride;
-    if (idx >= extend) idx -= extend;
-    mi_block_t* next = (mi_block_t*)(start + idx * bsize);
-    mi_block_set_next(page, block, next);
-    block = next;
+  for (size_t i = 1; i < extend; i++) {
+    uint8_t* next = (uint8_t*)block + step;
+    if (next >= end) next -= extend * bsize;
+    mi_block_set_next(page, block, (mi_block_t*)next);
+    block = (mi_block_t*)next;
   }
   mi_block_set_next(page, block, NULL);
 #else

@@ -564,11 +564,21 @@ static inline uintptr_t mi_block_canary_freed(const mi_page_t* page, const void*
 static mi_decl_always_inline bool mi_free_check_local(const mi_segment_t* segment,
                                                       const mi_page_t* page, const void* p) {
 #if SA_SECURE >= 4
+  // (the page is live and this thread's: its owner word matched, so block_size > 1; p lies in
+  // the page's slices, so diff is within the page area)
   const size_t diff = (size_t)((const uint8_t*)p - page->page_start);
-  // (a free span has block_size 0, so nothing passes the first test)
-  if (diff >= (size_t)page->capacity * page->block_size || mi_page_block_offset(page, diff) != 0) {
-    return false;
+  size_t index, offset;
+  if (page->block_size_shift != 0) {
+    index = diff >> page->block_size_shift;
+    offset = diff & (((size_t)1 << page->block_size_shift) - 1);
+  } else if (page->block_size_recip != 0) {
+    index = (size_t)(((uint64_t)diff * page->block_size_recip) >> 36);
+    offset = diff - index * page->block_size;
+  } else {
+    index = diff / page->block_size;
+    offset = diff % page->block_size;
   }
+  if (index >= page->capacity || offset != 0) return false;  // not a block handed out
 #endif
 #if SA_SECURE >= 3
   return segment->cookie == ((uintptr_t)segment ^ _mi_process_cookie()) &&
