@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -306,6 +308,47 @@ static inline size_t t_rss_bytes_quiet(void) {
   buf[n] = 0;
   const char* s = strchr(buf, ' ');
   return (s == NULL ? 0 : (size_t)strtoull(s + 1, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE));
+}
+
+/* Waits for child process `pid` (the `what` number `n`) at most `seconds`; a child still running
+   then is killed (a hang: a deadlock after fork, say). True if it exited with status 0, else one
+   failure saying how it ended. */
+static inline bool t_wait_child(pid_t pid, double seconds, const char* what, int n) {
+  const double deadline = t_now() + seconds;
+  int status = 0;
+  pid_t got;
+  while ((got = waitpid(pid, &status, WNOHANG)) == 0 && t_now() < deadline) {
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+  }
+  if (got == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return CHECK(false, "%s %d (pid %d) still running after %.0f s: killed", what, n, (int)pid,
+                 seconds);
+  }
+  if (!CHECK(got == pid, "waitpid(%d) failed: %s", (int)pid, strerror(errno))) return false;
+  if (WIFSIGNALED(status))
+    return CHECK(false, "%s %d died of signal %d (%s)", what, n, WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+  return CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s %d exited with status %d",
+               what, n, WEXITSTATUS(status));
+}
+
+/* Runs this program again (`argv` of main) in a child process whose environment also has the
+   NAME=VALUE strings of `env` (NULL-terminated): one more process with an allocator started
+   afresh. Waits for it as t_wait_child does. */
+static inline bool t_run_self(char** argv, const char* const* env, double seconds, int n) {
+  fflush(stdout);
+  fflush(stderr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    for (size_t i = 0; env[i] != NULL; i++) putenv((char*)(uintptr_t)env[i]);
+    execv("/proc/self/exe", argv);
+    _exit(127);
+  }
+  if (!CHECK(pid > 0, "fork failed: %s", strerror(errno))) return false;
+  return t_wait_child(pid, seconds, "process", n);
 }
 
 #endif

@@ -6,8 +6,6 @@
    meets a pass. RUNS runs; each must exit normally. */
 #include <mimalloc.h>
 #include <pthread.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "testutil.h"
 
@@ -48,26 +46,12 @@ int main(int argc, char** argv) {
   if (getenv("DESTROY_PURGER_CHILD") != NULL) return child_main();
   t_begin("test-destroy-purger", "MIMALLOC_DESTROY_ON_EXIT=1 while the background purger runs");
   const int runs = (int)t_scaled(RUNS, 10);
+  static const char* const env[] = {"DESTROY_PURGER_CHILD=1", "MIMALLOC_DESTROY_ON_EXIT=1",
+                                    "MIMALLOC_PURGE_BACKGROUND=1", "MIMALLOC_PURGE_DELAY=1",
+                                    "MIMALLOC_ARENA_PURGE_MULT=1", NULL};
   int failed = 0;
   for (int r = 0; r < runs; r++) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      setenv("DESTROY_PURGER_CHILD", "1", 1);
-      setenv("MIMALLOC_DESTROY_ON_EXIT", "1", 1);
-      setenv("MIMALLOC_PURGE_BACKGROUND", "1", 1);
-      setenv("MIMALLOC_PURGE_DELAY", "1", 1);
-      setenv("MIMALLOC_ARENA_PURGE_MULT", "1", 1);
-      execv("/proc/self/exe", argv);
-      _exit(127);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-      failed++;
-      (void)CHECK(false, "run %d: %s %d", r,
-                  WIFSIGNALED(status) ? "killed by signal" : "exit status",
-                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-    }
+    if (!t_run_self(argv, env, 30, r)) failed++;
   }
   t_section("%d of %d processes failed", failed, runs);
   CHECK(failed == 0, "every process exited cleanly");

@@ -8,9 +8,6 @@
    the plain and the secure library. */
 #include <mimalloc.h>
 #include <pthread.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "testutil.h"
 
@@ -119,27 +116,6 @@ static void child(int n) {
   _exit(atomic_load(&t_failed) == failed_before ? 0 : 1);
 }
 
-static bool wait_child(pid_t pid, int n) {
-  const double deadline = t_now() + CHILD_WAIT_S;
-  int status = 0;
-  pid_t got;
-  while ((got = waitpid(pid, &status, WNOHANG)) == 0 && t_now() < deadline) {
-    struct timespec ts = {0, 200000};
-    nanosleep(&ts, NULL);
-  }
-  if (got == 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    return CHECK(false, "child %d (pid %d) still running after %.0f s: killed", n, (int)pid,
-                 CHILD_WAIT_S);
-  }
-  if (WIFSIGNALED(status))
-    return CHECK(false, "child %d died of signal %d (%s)", n, WTERMSIG(status),
-                 strsignal(WTERMSIG(status)));
-  return CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d exited with status %d",
-               n, WEXITSTATUS(status));
-}
-
 int main(void) {
   t_begin("test-fork-churn", "fork() while threads churn small blocks; children adopt and use");
   int forks = (int)t_scaled(1000, 200);
@@ -161,7 +137,7 @@ int main(void) {
     const pid_t pid = fork();
     if (pid == 0) child(n);
     if (!CHECK(pid > 0, "fork %d failed: %s", n, strerror(errno))) break;
-    if (!wait_child(pid, n)) failed++;
+    if (!t_wait_child(pid, CHILD_WAIT_S, "child", n)) failed++;
   }
   atomic_store(&stop, true);
   for (int i = 0; i < WORKERS; i++) pthread_join(th[i], NULL);

@@ -226,32 +226,6 @@ static void child(int n) {
 }
 
 
-/* Waits for the child at most CHILD_WAIT_S; kills it after that. */
-static void wait_child(pid_t pid, int n) {
-  double deadline = t_now() + CHILD_WAIT_S;
-  int status = 0;
-  pid_t got;
-  while ((got = waitpid(pid, &status, WNOHANG)) == 0 && t_now() < deadline) {
-    struct timespec ts = {0, 1000000};
-    nanosleep(&ts, NULL);
-  }
-  if (got == 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    (void)CHECK(false,
-                "child %d (pid %d) still running after %.0f s: killed (deadlock after fork?)", n,
-                (int)pid, CHILD_WAIT_S);
-    return;
-  }
-  if (!CHECK(got == pid, "waitpid(%d) failed: %s", (int)pid, strerror(errno))) return;
-  if (WIFSIGNALED(status))
-    (void)CHECK(false, "child %d died of signal %d (%s)", n, WTERMSIG(status),
-                strsignal(WTERMSIG(status)));
-  else
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d exited with status %d", n,
-          WEXITSTATUS(status));
-}
-
 int main(void) {
   t_begin("test-fork", "fork() while threads allocate, free, exchange blocks and exit");
   int forks = (int)t_scaled(100, 20);
@@ -286,7 +260,7 @@ int main(void) {
     pid_t pid = fork();
     if (pid == 0) child(n);
     if (!CHECK(pid > 0, "fork %d failed: %s", n, strerror(errno))) break;
-    wait_child(pid, n);
+    t_wait_child(pid, CHILD_WAIT_S, "child", n);
     child_time += t_now() - t0;
     forked++;
     size_t rss = t_rss_bytes();

@@ -11,8 +11,6 @@
 #include <mimalloc-stats.h>
 #include <mimalloc.h>
 #include <pthread.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "testutil.h"
 
@@ -76,21 +74,10 @@ int main(int argc, char** argv) {
   if (getenv("INIT_RACE_CHILD") != NULL) return child_main();
   t_begin("test-init-race", "first mallocs of several threads race through process init");
   const int runs = (int)t_scaled(RUNS, 60);
+  static const char* const env[] = {"INIT_RACE_CHILD=1", NULL};
   int failed = 0;
   for (int r = 0; r < runs; r++) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      setenv("INIT_RACE_CHILD", "1", 1);
-      execv("/proc/self/exe", argv);
-      _exit(127);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-      failed++;
-      (void)CHECK(false, "run %d: %s %d", r, WIFSIGNALED(status) ? "killed by signal" : "exit status",
-            WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-    }
+    if (!t_run_self(argv, env, 30, r)) failed++;
   }
   t_section("%d of %d processes failed", failed, runs);
   CHECK(failed == 0, "every process ran cleanly");
