@@ -405,6 +405,18 @@ mi_decl_export bool mi_heap_visit_blocks(const mi_heap_t* heap, bool visit_block
 #define mi_heap_reallocn_tp(hp, p, tp, n) ((tp*)mi_heap_reallocn((hp), (p), (n), sizeof(tp)))
 #define mi_heap_recalloc_tp(hp, p, tp, n) ((tp*)mi_heap_recalloc((hp), (p), (n), sizeof(tp)))
 
+/* mimalloc 2.4's names for code written against its v3 API, where a thread's heap is a "theap". */
+typedef mi_heap_t mi_theap_t;
+#define mi_theap_get_default()             mi_heap_get_default()
+#define mi_theap_set_default(hp)           mi_heap_set_default(hp)
+#define mi_theap_collect(hp, force)        mi_heap_collect((hp), (force))
+#define mi_theap_malloc(hp, sz)            mi_heap_malloc((hp), (sz))
+#define mi_theap_zalloc(hp, sz)            mi_heap_zalloc((hp), (sz))
+#define mi_theap_calloc(hp, n, sz)         mi_heap_calloc((hp), (n), (sz))
+#define mi_theap_malloc_small(hp, sz)      mi_heap_malloc_small((hp), (sz))
+#define mi_theap_malloc_aligned(hp, sz, a) mi_heap_malloc_aligned((hp), (sz), (a))
+#define mi_theap_realloc(hp, p, newsz)     mi_heap_realloc((hp), (p), (newsz))
+
 /* ------------------------------------------------------------------------------------------------
    Process and thread control, output and callbacks.
 ------------------------------------------------------------------------------------------------ */
@@ -581,6 +593,45 @@ mi_decl_export void mi_arenas_print(void) mi_attr_noexcept;
 mi_decl_nodiscard mi_decl_export mi_heap_t* mi_heap_new_in_arena(mi_arena_id_t arena_id) mi_attr_noexcept;
 mi_decl_nodiscard mi_decl_export mi_heap_t* mi_heap_new_ex(int heap_tag, bool allow_destroy,
                                                           mi_arena_id_t arena_id) mi_attr_noexcept;
+
+/* ------------------------------------------------------------------------------------------------
+   Sub-processes: groups of threads whose memory stays apart (one per interpreter of a process that
+   runs several, say). A thread that exits with live blocks leaves them "abandoned"; only threads of
+   the same sub-process adopt that memory. mi_subproc_main() is the group every thread starts in.
+   mi_subproc_add_current_thread moves the calling thread into `subproc`; call it before the thread
+   allocates (a thread that already holds memory stays where it is, with a warning).
+   mi_subproc_delete gives up the handle: the sub-process is released at once if none of its threads
+   runs and its abandoned memory is all freed, else as soon as that is so (the main one stays).
+------------------------------------------------------------------------------------------------ */
+typedef void* mi_subproc_id_t;
+
+mi_decl_nodiscard mi_decl_export mi_subproc_id_t mi_subproc_main(void) mi_attr_noexcept;
+mi_decl_nodiscard mi_decl_export mi_subproc_id_t mi_subproc_new(void) mi_attr_noexcept;
+mi_decl_export void mi_subproc_delete(mi_subproc_id_t subproc) mi_attr_noexcept;
+mi_decl_export void mi_subproc_add_current_thread(mi_subproc_id_t subproc) mi_attr_noexcept;
+
+/* Walks the abandoned memory of `subproc` (blocks of threads that exited), as mi_heap_visit_blocks
+   walks a heap, with heap == NULL: the pages whose heap had tag `heap_tag` (mi_heap_new_ex; -1:
+   every tag). Safe while other threads run: each abandoned segment is taken off the list while it
+   is visited (nobody adopts it meanwhile), and blocks freed during the walk may still be reported.
+   The visitor may allocate and free. mimalloc needs MIMALLOC_VISIT_ABANDONED=1 at start for this;
+   shardalloc's abandoned list is always kept under a lock, so it works with or without the
+   option. Returns false when the visitor stopped the walk or the arguments are invalid. */
+mi_decl_export bool mi_abandoned_visit_blocks(mi_subproc_id_t subproc_id, int heap_tag,
+                                              bool visit_blocks, mi_block_visit_fun* visitor,
+                                              void* arg) mi_attr_noexcept;
+
+/* Guarded sampling (the GWP-ASan idea): about one allocation in `sample_rate` whose size lies in
+   [min, max] is placed right before an inaccessible page, so that an overflow faults at once, and
+   stays inaccessible for a while after it is freed, so that a use after free faults too; a fault
+   there prints one line naming the block. 0 turns it off, 1 guards every eligible allocation; a
+   seed of 0 starts the sequence at random, another value makes it repeatable. New heaps take
+   MIMALLOC_GUARDED_SAMPLE_RATE, _SAMPLE_SEED, _MIN and _MAX; these change one heap of the calling
+   thread. */
+mi_decl_export void mi_heap_guarded_set_sample_rate(mi_heap_t* heap, size_t sample_rate,
+                                                    size_t seed) mi_attr_noexcept;
+mi_decl_export void mi_heap_guarded_set_size_bound(mi_heap_t* heap, size_t min,
+                                                   size_t max) mi_attr_noexcept;
 
 /* ------------------------------------------------------------------------------------------------
    mi_ equivalents of POSIX, BSD and Windows functions, with those functions' conventions and the

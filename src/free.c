@@ -175,6 +175,12 @@ void _mi_free_generic(mi_segment_t* segment, size_t index, void* p) {
     _mi_error_message(EINVAL, "free of an invalid pointer %p", p);
     return;
   }
+  // (a guarded block lives on a page marked as holding aligned blocks: guarded.c)
+  if (mi_unlikely(mi_atomic_load_relaxed(&_mi_guarded_used)) &&
+      (owner_word & MI_PAGE_HAS_ALIGNED) != 0 && _mi_guarded_usable_size(block, p, &(size_t){0})) {
+    _mi_guarded_free(block, p);
+    return;
+  }
 #if SA_SECURE >= 3
   if (!mi_secure_check_block(segment, page, block, p, is_local)) return;
 #endif
@@ -267,6 +273,11 @@ size_t _mi_usable_size(const void* p, const char* msg) {
     return 0;
   }
 #endif
+  size_t guarded_usable;
+  if (mi_unlikely(mi_atomic_load_relaxed(&_mi_guarded_used)) && mi_page_has_aligned(page) &&
+      _mi_guarded_usable_size(block, p, &guarded_usable)) {
+    return guarded_usable;
+  }
   return mi_page_block_size(page) - MI_PADDING -
          (size_t)((const uint8_t*)p - (const uint8_t*)block);
 }

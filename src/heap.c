@@ -18,6 +18,17 @@ void _mi_heap_init(mi_heap_t* heap, mi_tld_t* tld, uint8_t tag, bool no_reclaim)
   _mi_page_queue_init(heap);
   heap->next = tld->heaps;
   tld->heaps = heap;
+  _mi_heap_guarded_init(heap);
+}
+
+// The heap of heap's thread that adopted pages of tag `tag` join: one with that tag that may
+// adopt (not made for mi_heap_destroy or for an arena), else `heap` itself.
+mi_heap_t* _mi_heap_for_tag(mi_heap_t* heap, uint8_t tag) {
+  if (heap->tag == tag) return heap;
+  for (mi_heap_t* h = heap->tld->heaps; h != NULL; h = h->next) {
+    if (h->tag == tag && !h->no_reclaim) return h;
+  }
+  return heap;
 }
 
 uintptr_t _mi_heap_random_next(mi_heap_t* heap) {
@@ -118,6 +129,7 @@ static void mi_heap_collect_ex(mi_heap_t* heap, mi_collect_t collect) {
     }
   }
   _mi_heap_collect_retired(heap, collect >= MI_FORCE);
+  if (collect == MI_FORCE) _mi_guarded_collect();  // freed guarded blocks leave the quarantine
   mi_heap_visit_pages(heap, &mi_heap_page_collect, &collect);
   if (collect != MI_ABANDON) _mi_segments_try_purge(&heap->tld->segments, collect >= MI_FORCE);
   _mi_arenas_try_purge(collect >= MI_FORCE);
@@ -250,8 +262,9 @@ static void mi_heap_detach_delayed(mi_heap_t* heap) {
   _mi_heap_delayed_free_all(heap);
 }
 
-// Move every page of `from` into `to` (same thread); the blocks stay valid.
-static void mi_heap_absorb(mi_heap_t* to, mi_heap_t* from) {
+// Move every page of `from` into `to` (same thread); the blocks stay valid. At thread exit the
+// pages keep their tag (they are abandoned next, and the tag says which heap adopts them).
+static void mi_heap_absorb(mi_heap_t* to, mi_heap_t* from, bool keep_tag) {
   mi_heap_detach_delayed(from);
   for (size_t bin = 0; bin <= MI_BIN_FULL; bin++) {
     mi_page_queue_t* from_pq = &from->pages[bin];
@@ -261,7 +274,7 @@ static void mi_heap_absorb(mi_heap_t* to, mi_heap_t* from) {
       mi_page_t* next = page->next;
       _mi_page_queue_remove(from, from_pq, page);
       mi_page_set_heap(page, to);
-      page->heap_tag = to->tag;
+      if (!keep_tag) page->heap_tag = to->tag;
       _mi_page_queue_push_back(to, to_pq, page);
       if (mi_page_is_in_full(page)) {
         // Re-arm: a full page reports remote frees to its new heap. A free that came meanwhile
@@ -290,7 +303,7 @@ void mi_heap_delete(mi_heap_t* heap) mi_attr_noexcept {
     _mi_warning_message("mi_heap_delete: the backing heap cannot be deleted");
     return;
   }
-  mi_heap_absorb(heap->tld->heap_backing, heap);
+  mi_heap_absorb(heap->tld->heap_backing, heap, false);
   mi_heap_free(heap);
 }
 
@@ -301,7 +314,7 @@ void _mi_heap_delete_others(mi_heap_t* backing) {
   while (heap != NULL) {
     mi_heap_t* next = heap->next;
     if (heap != backing) {
-      mi_heap_absorb(backing, heap);
+      mi_heap_absorb(backing, heap, true);
       mi_heap_free(heap);
     }
     heap = next;
@@ -349,6 +362,7 @@ void mi_heap_destroy(mi_heap_t* heap) mi_attr_noexcept {
     return;
   }
   mi_heap_detach_delayed(heap);
+  _mi_guarded_heap_destroy(heap);  // its guard pages become ordinary memory again
   mi_heap_visit_pages(heap, &mi_heap_page_destroy, NULL);
   mi_heap_free(heap);
 }
@@ -390,9 +404,9 @@ static bool mi_page_visit_blocks(mi_page_t* page, const mi_heap_area_t* area, co
   return true;
 }
 
-static bool mi_heap_page_visit(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page, void* arg) {
-  (void)heap; (void)pq;
-  const mi_visit_t* v = (const mi_visit_t*)arg;
+// One area: the page, then (visit_blocks) its live blocks. The caller has the page to itself:
+// it owns it, or the page is abandoned and its segment off the abandoned list.
+static bool mi_page_area_visit(mi_page_t* page, const mi_visit_t* v) {
   _mi_page_free_collect(page, true);  // every free block is now on `free`
   const size_t bsize = mi_page_block_size(page);
   const mi_heap_area_t area = {
@@ -408,6 +422,11 @@ static bool mi_heap_page_visit(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* 
   return !v->visit_blocks || mi_page_visit_blocks(page, &area, v);
 }
 
+static bool mi_heap_page_visit(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page, void* arg) {
+  (void)heap; (void)pq;
+  return mi_page_area_visit(page, (const mi_visit_t*)arg);
+}
+
 bool mi_heap_visit_blocks(const mi_heap_t* heap, bool visit_blocks, mi_block_visit_fun* visitor,
                           void* arg) mi_attr_noexcept {
   if (visitor == NULL || heap == NULL || !mi_heap_is_initialized(heap)) return false;
@@ -416,4 +435,33 @@ bool mi_heap_visit_blocks(const mi_heap_t* heap, bool visit_blocks, mi_block_vis
   _mi_heap_delayed_free_all((mi_heap_t*)heap);
   const mi_visit_t v = {heap, visit_blocks, visitor, arg};
   return mi_heap_visit_pages((mi_heap_t*)heap, &mi_heap_page_visit, (void*)&v);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Visiting abandoned memory (segment.c takes each abandoned segment of the sub-process off the
+   list while its pages are visited here)
+--------------------------------------------------------------------------------------------- */
+typedef struct mi_abandoned_visit_s {
+  mi_visit_t v;
+  int heap_tag;  // -1: every tag
+} mi_abandoned_visit_t;
+
+static bool mi_abandoned_page_visit(mi_page_t* page, void* arg) {
+  const mi_abandoned_visit_t* av = (const mi_abandoned_visit_t*)arg;
+  if (av->heap_tag >= 0 && page->heap_tag != (uint8_t)av->heap_tag) return true;
+  if (mi_page_owner(page) != 0) return true;  // (a fork child's quarantined pages, say)
+  return mi_page_area_visit(page, &av->v);
+}
+
+bool mi_abandoned_visit_blocks(mi_subproc_id_t subproc_id, int heap_tag, bool visit_blocks,
+                               mi_block_visit_fun* visitor, void* arg) mi_attr_noexcept {
+  if (visitor == NULL || heap_tag < -1 || heap_tag > 255 || subproc_id == NULL) {
+    _mi_warning_message("mi_abandoned_visit_blocks: invalid arguments (tag %d)", heap_tag);
+    errno = EINVAL;
+    return false;
+  }
+  mi_process_init();
+  const mi_abandoned_visit_t av = {{NULL, visit_blocks, visitor, arg}, heap_tag};
+  return _mi_segments_abandoned_visit(_mi_subproc_of_id(subproc_id), &mi_abandoned_page_visit,
+                                      (void*)&av);
 }

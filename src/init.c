@@ -116,6 +116,7 @@ static void mi_heap_let_go(mi_heap_t* heap) {
   _mi_heap_delete_others(heap);  // their pages join the backing heap first
   _mi_heap_collect_abandon(heap);
   mi_assert_internal(tld->segments.count == 0);
+  _mi_subproc_thread_done(&tld->segments);  // (after its segments were abandoned there)
   _mi_stats_flush(tld);
   (void)tld;
   if (heap != &_mi_heap_main) {
@@ -177,6 +178,7 @@ void mi_thread_done(void) mi_attr_noexcept {
 /* fork(): the few global locks are taken before and released after, in both processes; the child
    then takes over the memory of the threads it did not inherit. */
 static void mi_fork_prepare(void) {
+  _mi_guarded_fork_lock(true);
   _mi_segment_purger_fork_lock(true);
   _mi_os_fork_lock(true);
   _mi_arena_fork_lock(true);
@@ -190,6 +192,7 @@ static void mi_fork_parent(void) {
   _mi_arena_fork_lock(false);
   _mi_os_fork_lock(false);
   _mi_segment_purger_fork_lock(false);
+  _mi_guarded_fork_lock(false);
 }
 
 static void mi_fork_child(void) {

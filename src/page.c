@@ -529,6 +529,11 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
     if (now >= heap->tld->tick_next) mi_heap_tick(heap, now);
   }
 
+  // Guarded sampling (guarded.c): only here, never on the hit path.
+  if (mi_unlikely(heap->guarded_rate != 0) && huge_alignment == 0) {
+    void* p = _mi_guarded_malloc(heap, size, zero);
+    if (p != NULL) return p;
+  }
   mi_page_t* page = mi_find_page(heap, size, huge_alignment, align_offset);
   if (mi_unlikely(page == NULL)) {  // give back what we can and try once more
     mi_heap_collect(heap, true);
@@ -541,6 +546,7 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
   mi_assert_internal(mi_page_immediate_available(page));
   mi_assert_expensive(_mi_page_is_valid(page));
   mi_assert_expensive(_mi_page_queue_is_valid(heap, _mi_heap_page_queue_of(heap, page)));
+  if (mi_unlikely(heap->guarded_rate != 0)) _mi_guarded_page_expose(heap, page);
   void* p = _mi_page_malloc_zero(heap, page, size, zero);
   // A page that is now exhausted (one-block pages, mostly) moves out of the way at once.
   if (page->used == page->reserved && page->free == NULL) {

@@ -764,6 +764,8 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
   tld->count--;
   mi_stat_increase(segments_abandoned, 1);
   mi_stat_increase(pages_abandoned, segment->abandoned);
+  segment->subproc = tld->subproc;  // only its threads may adopt it; it holds the record alive
+  _mi_subproc_acquire(segment->subproc);
   // on the list and ownerless at once (under the lock), so a fork child sees one or the other
   mi_lock(&mi_abandoned_lock);
   mi_abandoned_push_locked(segment);
@@ -779,21 +781,37 @@ void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld) {
   if (segment->abandoned == segment->used) mi_segment_abandon(segment, tld);
 }
 
-// The oldest abandoned segment (any: `all`; else the oldest of the first few whose memory suits
-// arena `req`, so an exclusive arena's segments are adopted only by its heaps and the other way
-// round), owned by the caller when returned.
+// Which segments a pop takes: any, or those adoptable by a heap (its sub-process, memory suiting
+// its arena), or those of one sub-process not yet seen by the walk `epoch`.
+typedef struct mi_abandoned_filter_s {
+  bool all;
+  mi_arena_id_t req;
+  const mi_subproc_t* subproc;
+  size_t epoch;  // 0: adoption (the first MI_ABANDONED_SEARCH only); else a visit (the whole list)
+} mi_abandoned_filter_t;
+
+static bool mi_abandoned_filter_takes(const mi_abandoned_filter_t* f, const mi_segment_t* segment) {
+  if (f->all) return true;
+  if (segment->subproc != f->subproc) return false;
+  if (f->epoch != 0) return segment->visit_epoch != f->epoch;
+  return _mi_arena_memid_is_suitable(segment->memid, f->req);
+}
+
+// The oldest abandoned segment the filter takes (adoption looks at the first few only, so that an
+// exclusive arena's segments are adopted only by its heaps and the other way round, and a thread
+// adopts only its sub-process's), owned by the caller when returned.
 #define MI_ABANDONED_SEARCH 32
-static mi_segment_t* mi_abandoned_pop_raw(bool all, mi_arena_id_t req) {
+static mi_segment_t* mi_abandoned_pop_raw(const mi_abandoned_filter_t* f) {
   if (mi_atomic_load_relaxed(&mi_abandoned_count) == 0) return NULL;
   mi_lock(&mi_abandoned_lock);
   mi_segment_t* prev = NULL;
   mi_segment_t* segment = mi_abandoned_first;
-  for (size_t n = 0; !all && segment != NULL && !_mi_arena_memid_is_suitable(segment->memid, req);
-       n++) {
+  for (size_t n = 0; segment != NULL && !mi_abandoned_filter_takes(f, segment); n++) {
     prev = segment;
-    segment = (n + 1 < MI_ABANDONED_SEARCH ? segment->abandoned_next : NULL);
+    segment = (f->epoch != 0 || n + 1 < MI_ABANDONED_SEARCH ? segment->abandoned_next : NULL);
   }
   if (segment != NULL) {
+    if (f->epoch != 0) segment->visit_epoch = f->epoch;
     if (prev == NULL) mi_abandoned_first = segment->abandoned_next;
     else prev->abandoned_next = segment->abandoned_next;
     if (mi_abandoned_last == segment) mi_abandoned_last = prev;
@@ -809,8 +827,8 @@ static void mi_segment_fork_check_pages(mi_segment_t* segment);
 
 // As mi_abandoned_pop_raw; a segment that a thread vanished in a fork() left behind has its pages
 // checked first (once).
-static mi_segment_t* mi_abandoned_pop(bool all, mi_arena_id_t req) {
-  mi_segment_t* segment = mi_abandoned_pop_raw(all, req);
+static mi_segment_t* mi_abandoned_pop(const mi_abandoned_filter_t* f) {
+  mi_segment_t* segment = mi_abandoned_pop_raw(f);
   if (segment != NULL && segment->from_fork) {
     segment->from_fork = false;
     mi_segment_fork_check_pages(segment);
@@ -822,6 +840,8 @@ static mi_segment_t* mi_abandoned_pop(bool all, mi_arena_id_t req) {
 // join the heap (those that turned empty meanwhile are freed, which may release the segment).
 static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segments_tld_t* tld) {
   mi_atomic_store_release(&segment->thread_id, _mi_thread_id());
+  _mi_subproc_release(segment->subproc);  // (the adopter's thread keeps it alive now)
+  segment->subproc = NULL;
   mi_stat_decrease(segments_abandoned, 1);
   mi_stat_decrease(pages_abandoned, segment->abandoned);
   segment->abandoned = 0;
@@ -852,7 +872,11 @@ static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segmen
   }
   mi_assert_internal(page_count == segment->used);
   // Only freeing the last page can release the segment, and the loop ends there.
-  for (size_t i = 0; i < page_count; i++) _mi_page_reclaim(heap, &segment->slices[pages[i]]);
+  // each page joins the thread's heap of its tag (mi_heap_new_ex) that may adopt, else `heap`
+  for (size_t i = 0; i < page_count; i++) {
+    mi_page_t* page = &segment->slices[pages[i]];
+    _mi_page_reclaim(_mi_heap_for_tag(heap, page->heap_tag), page);
+  }
 }
 
 /* Visit the oldest abandoned segment without adopting it: collect the remote frees of its pages;
@@ -860,9 +884,23 @@ static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segmen
    visit); the segment is released when nothing in it is live any more, else it goes back to the
    list. This returns exited threads' memory without long-lived threads hoarding sparse segments
    (which scatters their new pages and starves new threads of segments to adopt). */
+static bool mi_segment_try_free_popped(mi_segment_t* segment);
+
 bool _mi_segment_try_free_abandoned(void) {
-  mi_segment_t* segment = mi_abandoned_pop(true, 0);  // ours while we look at it
+  const mi_abandoned_filter_t all = {true, 0, NULL, 0};
+  mi_segment_t* segment = mi_abandoned_pop(&all);  // ours while we look at it
   if (segment == NULL) return false;
+  return mi_segment_try_free_popped(segment);
+}
+
+static void mi_abandoned_push_back(mi_segment_t* segment) {
+  mi_lock(&mi_abandoned_lock);
+  mi_abandoned_push_locked(segment);
+  mi_atomic_store_release(&segment->thread_id, 0);
+  mi_unlock(&mi_abandoned_lock);
+}
+
+static bool mi_segment_try_free_popped(mi_segment_t* segment) {
   bool live = false;
   if (segment->kind == MI_SEGMENT_HUGE) {
     live = !mi_page_all_free_now(&segment->slices[0]);
@@ -891,19 +929,50 @@ bool _mi_segment_try_free_abandoned(void) {
     mi_stat_decrease(pages, segment->used);
     segment->used = 0;  // every page is empty: the whole segment goes (its spans are in no queue)
     segment->abandoned = 0;
+    mi_subproc_t* const subproc = segment->subproc;
     mi_segment_free(segment, NULL);
+    _mi_subproc_release(subproc);  // (last: it may release a deleted sub-process)
     return true;
   }
   mi_segment_purge_if_due(segment, _mi_prim_clock_now(), false);
-  mi_lock(&mi_abandoned_lock);
-  mi_abandoned_push_locked(segment);
-  mi_atomic_store_release(&segment->thread_id, 0);
-  mi_unlock(&mi_abandoned_lock);
+  mi_abandoned_push_back(segment);
   return false;
 }
 
+/* mi_subproc_delete: every abandoned segment of the sub-process is visited once as the periodic
+   work would (what emptied is released), so a sub-process whose memory is all freed goes now. */
+void _mi_segments_abandoned_collect(mi_subproc_t* subproc) {
+  static _Atomic(size_t) epochs;
+  const mi_abandoned_filter_t f = {false, 0, subproc, mi_atomic_add_relaxed(&epochs, 1) * 2 + 1};
+  mi_segment_t* segment;
+  while ((segment = mi_abandoned_pop(&f)) != NULL) mi_segment_try_free_popped(segment);
+}
+
+/* mi_abandoned_visit_blocks: each abandoned segment of the sub-process is taken off the list (so
+   nobody adopts or releases it meanwhile, and the visitor runs without any lock held), its pages
+   in use are handed to `visit`, and it goes back. A walk marks the segments it took with its own
+   (even) epoch, so each is seen once even though it goes back to the list. */
+bool _mi_segments_abandoned_visit(mi_subproc_t* subproc, _mi_abandoned_page_visit_fun* visit,
+                                  void* arg) {
+  static _Atomic(size_t) epochs;
+  const mi_abandoned_filter_t f = {false, 0, subproc, mi_atomic_add_relaxed(&epochs, 1) * 2 + 2};
+  mi_segment_t* segment;
+  bool ok = true;
+  while (ok && (segment = mi_abandoned_pop(&f)) != NULL) {
+    mi_page_t* const end = mi_segment_slices_end(segment);
+    mi_page_t* slice = (segment->kind == MI_SEGMENT_HUGE ? &segment->slices[0]
+                                                         : &segment->slices[segment->segment_info_slices]);
+    for (; ok && slice < end; slice += slice->slice_count) {
+      if (slice->block_size > 1) ok = visit(slice, arg);
+    }
+    mi_abandoned_push_back(segment);
+  }
+  return ok;
+}
+
 bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld) {
-  mi_segment_t* segment = mi_abandoned_pop(false, heap->arena_id);
+  const mi_abandoned_filter_t f = {false, heap->arena_id, tld->subproc, 0};
+  mi_segment_t* segment = mi_abandoned_pop(&f);
   if (segment == NULL) return false;
   mi_segment_reclaim(segment, heap, tld);
   return true;

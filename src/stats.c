@@ -163,7 +163,8 @@ void mi_stats_reset(void) mi_attr_noexcept {
       &s->pages_abandoned, &s->threads,   &s->arenas,   &s->malloc_huge};
   for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) mi_stat_reset(counts[i]);
   _Atomic(int64_t)* counters[] = {&s->purged,         &s->purges,         &s->mmaps,
-                                  &s->pages_extended, &s->malloc_generic, &s->malloc_huge_count};
+                                  &s->pages_extended, &s->malloc_generic, &s->malloc_huge_count,
+                                  &s->malloc_guarded_count};
   for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
     mi_atomic_store_relaxed(counters[i], 0);
   }
@@ -294,6 +295,9 @@ void mi_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept {
   mi_print_counter(&pr, "purges:", &s->purges, false);
   mi_print_count(&pr, "threads:", &s->threads, false);
   mi_print_counter(&pr, "slow paths:", &s->malloc_generic, false);
+  if (mi_atomic_load_relaxed(&s->malloc_guarded_count) != 0) {  // (guarded sampling is on)
+    mi_print_counter(&pr, "guarded:", &s->malloc_guarded_count, false);
+  }
   mi_print_process(&pr);
 }
 
@@ -347,8 +351,7 @@ static mi_stat_counter_t mi_stat_counter_load(_Atomic(int64_t)* counter) {
    - reset, reset_calls: purged and purge_calls count every purge, whether it decommits (the
      default) or resets (MIMALLOC_PURGE_DECOMMITS=0); commit_calls: Linux commits memory on first
      touch, so nothing is committed by a call;
-   - malloc_guarded_count: there are no guarded blocks; segments_cache: there is no segment
-     cache (free segments go back to their arena; the kept huge mappings are in committed);
+   - segments_cache: there is no segment cache (free segments go back to their arena; the kept huge mappings are in committed);
    - arena_purges: purges of free arena memory are in purged and purge_calls with the others;
    - arena_rollback_count, pages_retire, page_searches, page_searches_count: not counted;
    - the mimalloc 3.x counters and the reserved fields. */
@@ -370,6 +373,7 @@ static void mi_stats_snapshot(mi_stats_t* st) {
   st->purge_calls = mi_stat_counter_load(&s->purges);
   st->arena_count = mi_stat_counter_load(&s->arenas.total);
   st->malloc_huge_count = mi_stat_counter_load(&s->malloc_huge_count);
+  st->malloc_guarded_count = mi_stat_counter_load(&s->malloc_guarded_count);
   st->pages_extended = mi_stat_counter_load(&s->pages_extended);
   st->segments = mi_stat_count_load(&s->segments);
   st->segments_abandoned = mi_stat_count_load(&s->segments_abandoned);

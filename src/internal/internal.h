@@ -187,6 +187,27 @@ void _mi_segment_fork_lock(bool lock);
 void _mi_segments_fork_child(void);
 bool _mi_segment_is_valid(const mi_segment_t* segment);
 void _mi_segments_try_purge(mi_segments_tld_t* tld, bool force);
+typedef bool(_mi_abandoned_page_visit_fun)(mi_page_t* page, void* arg);
+bool _mi_segments_abandoned_visit(mi_subproc_t* subproc, _mi_abandoned_page_visit_fun* visit,
+                                  void* arg);
+void _mi_segments_abandoned_collect(mi_subproc_t* subproc);
+
+// subproc.c: sub-processes (the main one is NULL)
+mi_subproc_t* _mi_subproc_of_id(mi_subproc_id_t id);
+void _mi_subproc_acquire(mi_subproc_t* subproc);
+void _mi_subproc_release(mi_subproc_t* subproc);
+void _mi_subproc_thread_done(mi_segments_tld_t* tld);
+
+// guarded.c: guarded sampling (the heap fields are in types.h)
+extern _Atomic(bool) _mi_guarded_used;  // some block was ever guarded
+void  _mi_heap_guarded_init(mi_heap_t* heap);
+void* _mi_guarded_malloc(mi_heap_t* heap, size_t size, bool zero) mi_decl_noinline;
+void  _mi_guarded_page_expose(mi_heap_t* heap, mi_page_t* page) mi_decl_noinline;
+bool  _mi_guarded_usable_size(const void* block, const void* p, size_t* usable);
+void  _mi_guarded_free(void* block, void* p) mi_decl_noinline;
+void  _mi_guarded_collect(void);
+void  _mi_guarded_heap_destroy(mi_heap_t* heap);
+void  _mi_guarded_fork_lock(bool lock);
 
 // page-queue.c
 void _mi_page_queue_push(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page);
@@ -214,6 +235,7 @@ bool  _mi_page_lists_are_consistent(const mi_page_t* page);
 
 // heap.c
 void  _mi_heap_init(mi_heap_t* heap, mi_tld_t* tld, uint8_t tag, bool no_reclaim);
+mi_heap_t* _mi_heap_for_tag(mi_heap_t* heap, uint8_t tag);  // where adopted pages of a tag go
 void  _mi_heap_collect_abandon(mi_heap_t* heap);
 void  _mi_heap_delete_others(mi_heap_t* backing);
 void  _mi_heap_set_default_direct(mi_heap_t* heap);

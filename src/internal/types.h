@@ -212,6 +212,9 @@ typedef struct mi_segment_s {
   struct mi_segment_s* abandoned_next; // link in the global abandoned list [shared, under lock]
   bool from_fork;                    // a thread that vanished in a fork() left it: its pages'
                                      // lists are checked before anyone adopts or visits it
+  struct mi_subproc_s* subproc;      // while abandoned: the sub-process whose threads may adopt
+                                     // it (NULL: the main one); NULL while owned
+  size_t visit_epoch;                // the last mi_abandoned_visit_blocks walk that saw it
   uint8_t* displaced_block;          // huge block outside this header's frame (see segment-map.c)
   // Per slice, apart from the descriptors (each array on lines of its own):
   _Alignas(64) uint16_t slice_page[MI_SLICES_PER_SEGMENT + 1];  // [shared] the index of the first
@@ -289,6 +292,7 @@ typedef struct mi_stats_main_s {
   _Atomic(int64_t) pages_extended;
   _Atomic(int64_t) malloc_generic;      // slow-path calls
   _Atomic(int64_t) malloc_huge_count;   // huge blocks allocated
+  _Atomic(int64_t) malloc_guarded_count; // blocks placed before a guard page (guarded.c)
 } mi_stats_main_t;
 
 /* ---------------------------------------------------------------------------------------------
@@ -296,8 +300,18 @@ typedef struct mi_stats_main_s {
 --------------------------------------------------------------------------------------------- */
 typedef struct mi_heap_s mi_heap_t;
 
+/* A sub-process (mi_subproc_new): a group of threads whose abandoned segments only threads of the
+   same group adopt. `refs` counts the handle (until mi_subproc_delete), the threads in it and its
+   segments on the abandoned list; whoever drops it to 0 releases the record. The main
+   sub-process is static and is named NULL inside the library. */
+typedef struct mi_subproc_s {
+  _Atomic(size_t) refs;   // [shared]
+  mi_memid_t memid;       // where the record came from
+} mi_subproc_t;
+
 typedef struct mi_segments_tld_s {
   mi_span_queue_t spans[MI_SEGMENT_BIN_MAX + 1];  // free slice runs of this thread's segments
+  mi_subproc_t* subproc;  // the thread's sub-process (NULL: the main one)
   size_t count;        // segments owned
   size_t peak_count;
   struct mi_segment_s* purge_first;  // segments with a pending purge
@@ -343,6 +357,14 @@ struct mi_heap_s {
   bool   no_reclaim;               // do not adopt abandoned pages (first-class heaps)
   uint8_t tag;
   mi_arena_id_t arena_id;          // allocate only in this arena (0: shared arenas and the OS)
+  // Guarded sampling (guarded.c). The hit path never looks at these: while the rate is not 0 the
+  // slow path hands pages out with at most `guarded_countdown` blocks on their free lists, so it
+  // runs again by the time the next sample is due.
+  size_t guarded_rate;             // one eligible allocation in this many is guarded (0: none)
+  size_t guarded_countdown;        // eligible allocations left before the next sample
+  size_t guarded_size_min;         // eligible block sizes (size classes): [min, max]
+  size_t guarded_size_max;
+  uint64_t guarded_seed;           // state of the sampling sequence (deterministic for a seed)
   mi_page_t* pages_free_direct[MI_PAGES_DIRECT];
   mi_page_queue_t pages[MI_BIN_FULL + 1];
 };

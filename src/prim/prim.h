@@ -39,6 +39,13 @@ int _mi_prim_reset(void* addr, size_t size);
 // Make a range inaccessible (protect) or accessible again.
 int _mi_prim_protect(void* addr, size_t size, bool protect);
 
+// Faults on guard pages (guarded sampling): with `install`, a SIGSEGV and SIGBUS handler that
+// calls `describe(fault address, buf, size)` and writes buf to stderr when it returns true, then
+// lets the fault take its course: the handler installed before it runs, or (none) the default
+// action kills the process as the fault would have. Without `install` the handlers before it come
+// back, unless the program has replaced ours meanwhile. `describe` must be async-signal-safe.
+void _mi_prim_fault_handler(bool install, bool (*describe)(void* addr, char* buf, size_t size));
+
 // Monotonic milliseconds.
 long long _mi_prim_clock_now(void);
 // Fill `buf` with OS randomness; false if none is available.

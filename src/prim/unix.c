@@ -123,6 +123,56 @@ int _mi_prim_protect(void* addr, size_t size, bool protect) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+   Faults on guard pages: report, then chain (see prim.h)
+--------------------------------------------------------------------------------------------- */
+static struct sigaction mi_fault_prev[2];  // SIGSEGV, SIGBUS before ours
+static bool (*_Atomic mi_fault_describe)(void* addr, char* buf, size_t size);
+
+static void mi_fault_handler(int sig, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
+  bool (*describe)(void*, char*, size_t) = atomic_load(&mi_fault_describe);
+  char buf[256];
+  if (describe != NULL && describe(info->si_addr, buf, sizeof(buf))) _mi_prim_out_stderr(buf);
+  const struct sigaction* prev = &mi_fault_prev[sig == SIGBUS ? 1 : 0];
+  errno = saved_errno;
+  if ((prev->sa_flags & SA_SIGINFO) != 0 && prev->sa_sigaction != NULL) {
+    prev->sa_sigaction(sig, info, context);
+  } else if ((prev->sa_flags & SA_SIGINFO) == 0 && prev->sa_handler != SIG_DFL &&
+             prev->sa_handler != SIG_IGN) {
+    prev->sa_handler(sig);
+  } else {
+    // The default action: back to it, and the faulting instruction faults again on return (an
+    // ignored SIGSEGV from a fault would loop forever; the kernel would not ignore it either).
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    if (info->si_code <= 0) raise(sig);  // sent by kill/raise, not a fault: send it again
+  }
+}
+
+void _mi_prim_fault_handler(bool install, bool (*describe)(void* addr, char* buf, size_t size)) {
+  static const int sigs[2] = {SIGSEGV, SIGBUS};
+  if (install) {
+    atomic_store(&mi_fault_describe, describe);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = &mi_fault_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 2; i++) sigaction(sigs[i], &sa, &mi_fault_prev[i]);
+    return;
+  }
+  for (int i = 0; i < 2; i++) {
+    struct sigaction cur;
+    if (sigaction(sigs[i], NULL, &cur) != 0) continue;
+    const bool ours = (cur.sa_flags & SA_SIGINFO) != 0 && cur.sa_sigaction == &mi_fault_handler;
+    if (ours) sigaction(sigs[i], &mi_fault_prev[i], NULL);  // (a program's own handler stays)
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
    Time and randomness
 --------------------------------------------------------------------------------------------- */
 long long _mi_prim_clock_now(void) {
