@@ -872,10 +872,13 @@ static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segmen
   }
   mi_assert_internal(page_count == segment->used);
   // Only freeing the last page can release the segment, and the loop ends there.
-  // each page joins the thread's heap of its tag (mi_heap_new_ex) that may adopt, else `heap`
+  // each page joins the thread's heap of its tag (mi_heap_new_ex) that may adopt, else `heap`,
+  // keeping its tag (which says where it goes when it is abandoned and adopted again)
   for (size_t i = 0; i < page_count; i++) {
     mi_page_t* page = &segment->slices[pages[i]];
-    _mi_page_reclaim(_mi_heap_for_tag(heap, page->heap_tag), page);
+    const uint8_t tag = page->heap_tag;
+    _mi_page_reclaim(_mi_heap_for_tag(heap, tag), page);
+    page->heap_tag = tag;
   }
 }
 
