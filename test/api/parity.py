@@ -13,6 +13,9 @@
 4. A generated C program takes the address of every declared function into a volatile array,
    is compiled and linked against the shared library with the C compiler, and run.
 5. Fewer than --min functions (default 150) fails: a parser that finds nothing cannot pass.
+6. With --reference FILE (test/api/mimalloc-2.4.1-api.txt): every function that file names is
+   among the declared ones (so 3. and 4. check its export and linking), every `macro NAME` is
+   #defined by mimalloc.h as a function-like macro, every `type NAME` is a typedef of it.
 
 Python 3 standard library only. Exit status 0 when everything holds, 1 otherwise.
 """
@@ -478,6 +481,33 @@ def address_program(funcs, headers):
     return "\n".join(lines)
 
 
+def reference_failures(path, header_dir, declared):
+    """What of the reference list the header lacks (see 6. above)."""
+    with open(os.path.join(header_dir, "mimalloc.h")) as f:
+        text = strip_comments(f.read())
+    missing = []
+    count = 0
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            count += 1
+            words = line.split()
+            if len(words) == 1 and words[0] not in declared:
+                missing.append("function " + words[0])
+            elif words[0] == "macro" and not re.search(r"#\s*define\s+%s\(" % re.escape(words[1]),
+                                                       text):
+                missing.append("macro " + words[1])
+            elif words[0] == "type" and not re.search(r"\btypedef\b[^;]*\b%s\b[^;]*;" %
+                                                      re.escape(words[1]), text):
+                missing.append("type " + words[1])
+    print("parity: %d names of %s: %d missing" % (count, os.path.basename(path), len(missing)))
+    if count < 100:
+        return ["the reference list %s names only %d things" % (path, count)]
+    return ["%s declares no %s" % ("mimalloc.h", m) for m in missing]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--header-dir", required=True, help="folder holding mimalloc.h")
@@ -488,6 +518,7 @@ def main():
     ap.add_argument("--min", type=int, default=150, help="fewest functions a sane parse finds")
     ap.add_argument("--list", action="store_true", help="print every function found")
     ap.add_argument("--keep", action="store_true", help="keep the generated program")
+    ap.add_argument("--reference", help="names another header version declares (see 6.)")
     args = ap.parse_args()
     cc = shlex.split(args.cc)
     cflags = shlex.split(args.cflags)
@@ -506,6 +537,10 @@ def main():
     if len(funcs) < args.min:
         failures.append("only %d functions found, fewer than %d: the parser is broken or the "
                         "header lost declarations" % (len(funcs), args.min))
+
+    # 6. A reference list (mimalloc 2.4.1's names).
+    if args.reference:
+        failures += reference_failures(args.reference, args.header_dir, set(names))
 
     # 2. The compiler's view.
     try:

@@ -165,6 +165,23 @@ static void test_ids(void) {
   // invalid visit arguments
   CHECK(!mi_abandoned_visit_blocks(main_id, 0, true, NULL, NULL), "NULL visitor refused");
   CHECK(!mi_abandoned_visit_blocks(main_id, 300, true, &count_visitor, NULL), "tag 300 refused");
+
+  t_section("mi_theap_* (mimalloc 2.4's names of the heap functions)");
+  mi_theap_t* th = mi_theap_get_default();
+  CHECK(th == mi_heap_get_default(), "mi_theap_get_default");
+  CHECK(mi_theap_set_default(th) == th, "mi_theap_set_default");
+  char* q = (char*)mi_theap_malloc(th, 10);
+  q = (char*)mi_theap_realloc(th, q, 100);
+  char* z = (char*)mi_theap_zalloc(th, 64);
+  char* c = (char*)mi_theap_calloc(th, 4, 16);
+  char* s = (char*)mi_theap_malloc_small(th, 24);
+  char* a = (char*)mi_theap_malloc_aligned(th, 100, 256);
+  CHECK(q != NULL && z != NULL && c != NULL && s != NULL && a != NULL, "allocations");
+  CHECK_ZERO(z, 64);
+  CHECK_ZERO(c, 64);
+  CHECK_ALIGNED(a, 256);
+  mi_free(q); mi_free(z); mi_free(c); mi_free(s); mi_free(a);
+  mi_theap_collect(th, true);
 }
 
 static void test_isolation(void) {
