@@ -175,12 +175,12 @@ static void test_ids(void) {
   char* z = (char*)mi_theap_zalloc(th, 64);
   char* c = (char*)mi_theap_calloc(th, 4, 16);
   char* s = (char*)mi_theap_malloc_small(th, 24);
-  char* a = (char*)mi_theap_malloc_aligned(th, 100, 256);
-  CHECK(q != NULL && z != NULL && c != NULL && s != NULL && a != NULL, "allocations");
+  char* al = (char*)mi_theap_malloc_aligned(th, 100, 256);
+  CHECK(q != NULL && z != NULL && c != NULL && s != NULL && al != NULL, "allocations");
   CHECK_ZERO(z, 64);
   CHECK_ZERO(c, 64);
-  CHECK_ALIGNED(a, 256);
-  mi_free(q); mi_free(z); mi_free(c); mi_free(s); mi_free(a);
+  CHECK_ALIGNED(al, 256);
+  mi_free(q); mi_free(z); mi_free(c); mi_free(s); mi_free(al);
   mi_theap_collect(th, true);
 }
 
