@@ -65,22 +65,29 @@ static size_t mi_guarded_interval(mi_heap_t* heap) {
   return (size_t)(mi_guarded_next_random(heap) % (2 * heap->guarded_rate - 1));
 }
 
-// Eligibility goes by size class: the class of each bound and of each request.
-static size_t mi_guarded_class(size_t size) {
-  return (size <= MI_LARGE_OBJ_SIZE_MAX ? _mi_bin_size(_mi_bin(size)) : size);
+// Eligibility goes by size class: a request is eligible when its class lies between the classes
+// of the bounds, that is when it lies in [guarded_size_min, guarded_size_max]: the first size of
+// the lower bound's class and the last of the upper bound's (no class computed per request).
+static size_t mi_guarded_class_first(size_t size) {
+  if (size > MI_LARGE_OBJ_SIZE_MAX) return size;
+  const size_t bin = _mi_bin(size);
+  return (bin <= 1 ? 1 : _mi_bin_size(bin - 1) + 1);
 }
 
 static void mi_heap_guarded_set_rate(mi_heap_t* heap, size_t rate, size_t seed) {
   heap->guarded_rate = rate;
+  heap->generic_size_max = (rate != 0 ? 0 : MI_MAX_ALLOC_SIZE);  // (page.c: the sampled path)
   heap->guarded_seed = (seed != 0 ? (uint64_t)seed : (uint64_t)_mi_heap_random_next(heap));
   heap->guarded_countdown = mi_guarded_interval(heap);
 }
 
 static void mi_heap_guarded_set_bounds(mi_heap_t* heap, size_t min, size_t max) {
   const size_t lo = (min == 0 ? 1 : min);
-  heap->guarded_size_min = mi_guarded_class(lo > SIZE_MAX - MI_PADDING ? SIZE_MAX : lo + MI_PADDING);
-  heap->guarded_size_max =
-      (max > MI_LARGE_OBJ_SIZE_MAX - MI_PADDING ? SIZE_MAX : mi_guarded_class(max + MI_PADDING));
+  heap->guarded_size_min =
+      mi_guarded_class_first(lo > SIZE_MAX - MI_PADDING ? SIZE_MAX : lo + MI_PADDING);
+  heap->guarded_size_max = (max > MI_LARGE_OBJ_SIZE_MAX - MI_PADDING
+                                ? SIZE_MAX
+                                : _mi_bin_size(_mi_bin(max + MI_PADDING)));
 }
 
 // A new heap takes the options (MIMALLOC_GUARDED_*).
@@ -122,6 +129,12 @@ void _mi_guarded_page_expose(mi_heap_t* heap, mi_page_t* page) {
     return;
   }
   const size_t keep = (heap->guarded_countdown == 0 ? 1 : heap->guarded_countdown);
+  // (cheap when the page has fewer free blocks than that: no walk, they all count as used)
+  const size_t free_max = (size_t)page->capacity - page->used;
+  if (free_max <= keep) {
+    heap->guarded_countdown -= (free_max < heap->guarded_countdown ? free_max : heap->guarded_countdown);
+    return;
+  }
   mi_block_t* last = page->free;
   size_t n = 1;
   mi_block_t* rest;
@@ -245,16 +258,9 @@ static void* mi_guarded_alloc(mi_heap_t* heap, size_t size, bool zero) {
   return p;
 }
 
-/* The slow path, while the heap samples: a guarded block for this request if a sample is due and
-   the size is eligible, else NULL (and an eligible request the free lists do not count is
-   counted here). */
+/* The slow path, while the heap samples, found a sample due for this eligible request (page.c):
+   a guarded block, or NULL if none could be made. */
 void* _mi_guarded_malloc(mi_heap_t* heap, size_t size, bool zero) {
-  const size_t cls = mi_guarded_class(size);
-  if (cls < heap->guarded_size_min || cls > heap->guarded_size_max) return NULL;
-  if (heap->guarded_countdown > 0) {
-    if (size > MI_SMALL_SIZE_MAX) heap->guarded_countdown--;  // (not served by a cut free list)
-    return NULL;
-  }
   heap->guarded_countdown = mi_guarded_interval(heap);
   return mi_guarded_alloc(heap, size - MI_PADDING, zero);
 }

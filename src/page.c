@@ -496,22 +496,8 @@ void _mi_heap_abandoned_free_tick(void) {
   mi_heap_tick_event(heap);
 }
 
-// The malloc slow path: initialise the thread if needed, do the periodic work, find a page.
-void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_alignment,
-                         size_t align_offset) {
-  if (mi_unlikely(!mi_heap_is_initialized(heap))) {
-    heap = _mi_heap_default_init();
-    if (!mi_heap_is_initialized(heap)) {
-      if (_mi_thread_is_exiting()) {
-        return _mi_malloc_while_exiting(size, zero, huge_alignment, align_offset);
-      }
-      return mi_enomem();
-    }
-  }
-  if (mi_unlikely(size > MI_MAX_ALLOC_SIZE)) {
-    _mi_error_message(EOVERFLOW, "allocation request is too large (%zu bytes)", size);
-    return mi_enomem();
-  }
+// The slow path's bookkeeping: statistics, callbacks, delayed frees, periodic work.
+static mi_decl_always_inline void mi_malloc_generic_prologue(mi_heap_t* heap) {
   heap->tld->heartbeat++;  // (also the count of slow-path calls in the statistics)
   if (mi_unlikely(mi_atomic_load_relaxed(&_mi_deferred_fun) != NULL)) _mi_deferred_free(heap, false);
   if (mi_atomic_load_relaxed(&heap->thread_delayed_free) != NULL) {
@@ -528,12 +514,13 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
     const long long now = _mi_prim_clock_now();
     if (now >= heap->tld->tick_next) mi_heap_tick(heap, now);
   }
+}
 
-  // Guarded sampling (guarded.c): only here, never on the hit path.
-  if (mi_unlikely(heap->guarded_rate != 0) && huge_alignment == 0) {
-    void* p = _mi_guarded_malloc(heap, size, zero);
-    if (p != NULL) return p;
-  }
+// Find a page and take a block from it; `sampled`: the heap samples guarded blocks (guarded.c),
+// so the free list handed out is limited first.
+static mi_decl_always_inline void* mi_malloc_generic_page(mi_heap_t* heap, size_t size, bool zero,
+                                                          size_t huge_alignment,
+                                                          size_t align_offset, bool sampled) {
   mi_page_t* page = mi_find_page(heap, size, huge_alignment, align_offset);
   if (mi_unlikely(page == NULL)) {  // give back what we can and try once more
     mi_heap_collect(heap, true);
@@ -546,13 +533,55 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
   mi_assert_internal(mi_page_immediate_available(page));
   mi_assert_expensive(_mi_page_is_valid(page));
   mi_assert_expensive(_mi_page_queue_is_valid(heap, _mi_heap_page_queue_of(heap, page)));
-  if (mi_unlikely(heap->guarded_rate != 0)) _mi_guarded_page_expose(heap, page);
+  if (sampled && mi_page_block_size(page) <= MI_SMALL_SIZE_MAX) _mi_guarded_page_expose(heap, page);
   void* p = _mi_page_malloc_zero(heap, page, size, zero);
   // A page that is now exhausted (one-block pages, mostly) moves out of the way at once.
   if (page->used == page->reserved && page->free == NULL) {
     mi_page_to_full(page, _mi_heap_page_queue_of(heap, page));
   }
   return p;
+}
+
+// The slow path of a heap that samples guarded blocks: a guarded block when one is due.
+static mi_decl_noinline void* mi_malloc_generic_sampled(mi_heap_t* heap, size_t size, bool zero,
+                                                        size_t huge_alignment,
+                                                        size_t align_offset) {
+  mi_malloc_generic_prologue(heap);
+  // an eligible size: guarded when the sample is due, else counted if no cut free list counts it
+  if (huge_alignment == 0 && size >= heap->guarded_size_min && size <= heap->guarded_size_max) {
+    if (heap->guarded_countdown == 0) {
+      void* p = _mi_guarded_malloc(heap, size, zero);
+      if (p != NULL) return p;
+    } else if (size > MI_SMALL_SIZE_MAX) {
+      heap->guarded_countdown--;
+    }
+  }
+  return mi_malloc_generic_page(heap, size, zero, huge_alignment, align_offset, true);
+}
+
+// The malloc slow path: initialise the thread if needed, do the periodic work, find a page.
+void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_alignment,
+                         size_t align_offset) {
+  if (mi_unlikely(!mi_heap_is_initialized(heap))) {
+    heap = _mi_heap_default_init();
+    if (!mi_heap_is_initialized(heap)) {
+      if (_mi_thread_is_exiting()) {
+        return _mi_malloc_while_exiting(size, zero, huge_alignment, align_offset);
+      }
+      return mi_enomem();
+    }
+  }
+  // (one compare for both: generic_size_max is 0 while the heap samples guarded blocks, so that
+  // a heap that does not costs nothing here)
+  if (mi_unlikely(size > heap->generic_size_max)) {
+    if (size > MI_MAX_ALLOC_SIZE) {
+      _mi_error_message(EOVERFLOW, "allocation request is too large (%zu bytes)", size);
+      return mi_enomem();
+    }
+    return mi_malloc_generic_sampled(heap, size, zero, huge_alignment, align_offset);
+  }
+  mi_malloc_generic_prologue(heap);
+  return mi_malloc_generic_page(heap, size, zero, huge_alignment, align_offset, false);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -360,6 +360,8 @@ struct mi_heap_s {
   // Guarded sampling (guarded.c). The hit path never looks at these: while the rate is not 0 the
   // slow path hands pages out with at most `guarded_countdown` blocks on their free lists, so it
   // runs again by the time the next sample is due.
+  size_t generic_size_max;         // larger requests take the slow path's cold branch:
+                                   // MI_MAX_ALLOC_SIZE, or 0 while the heap samples
   size_t guarded_rate;             // one eligible allocation in this many is guarded (0: none)
   size_t guarded_countdown;        // eligible allocations left before the next sample
   size_t guarded_size_min;         // eligible block sizes (size classes): [min, max]
