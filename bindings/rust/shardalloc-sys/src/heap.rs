@@ -44,6 +44,13 @@ pub type mi_block_visit_fun = unsafe extern "C" fn(
     arg: *mut c_void,
 ) -> bool;
 
+/// A sub-process (`mi_subproc_main`, `mi_subproc_new`): a group of threads whose abandoned
+/// memory only its own threads adopt.
+pub type mi_subproc_id_t = *mut c_void;
+
+/// mimalloc 2.4's name of a thread's heap.
+pub type mi_theap_t = mi_heap_t;
+
 c_functions! {
 extern "C" {
     /// The calling thread's default heap (what `mi_malloc` uses).
@@ -223,5 +230,28 @@ extern "C" {
         visitor: Option<mi_block_visit_fun>,
         arg: *mut c_void,
     ) -> bool;
+
+    /// The main sub-process (every thread starts in it).
+    pub fn mi_subproc_main() -> mi_subproc_id_t;
+    /// A new sub-process (null when out of memory).
+    pub fn mi_subproc_new() -> mi_subproc_id_t;
+    /// Gives up `subproc`: released once no thread of it runs and its abandoned memory is freed.
+    pub fn mi_subproc_delete(subproc: mi_subproc_id_t);
+    /// Moves the calling thread (that has not allocated yet) into `subproc`.
+    pub fn mi_subproc_add_current_thread(subproc: mi_subproc_id_t);
+    /// Walks the abandoned memory of `subproc_id` (heap tag `heap_tag`, -1: all) as
+    /// `mi_heap_visit_blocks` walks a heap, with a null heap; safe while other threads run.
+    pub fn mi_abandoned_visit_blocks(
+        subproc_id: mi_subproc_id_t,
+        heap_tag: c_int,
+        visit_blocks: bool,
+        visitor: Option<mi_block_visit_fun>,
+        arg: *mut c_void,
+    ) -> bool;
+    /// Guards about one allocation in `sample_rate` of `heap` (0: none) with an inaccessible page
+    /// after it; `seed` 0: a random start.
+    pub fn mi_heap_guarded_set_sample_rate(heap: *mut mi_heap_t, sample_rate: usize, seed: usize);
+    /// Only sizes in `[min, max]` are guarded.
+    pub fn mi_heap_guarded_set_size_bound(heap: *mut mi_heap_t, min: usize, max: usize);
 }
 }

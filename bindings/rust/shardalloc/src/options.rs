@@ -96,15 +96,15 @@ pub enum Opt {
     RetryOnOom = sys::mi_option_retry_on_oom,
     /// Allow visiting abandoned blocks (no effect in shardalloc).
     VisitAbandoned = sys::mi_option_visit_abandoned,
-    /// Guarded allocation: smallest size guarded (no guarded build).
+    /// Guarded allocation: smallest size guarded (guarded sampling).
     GuardedMin = sys::mi_option_guarded_min,
-    /// Guarded allocation: largest size guarded (no guarded build).
+    /// Guarded allocation: largest size guarded (guarded sampling).
     GuardedMax = sys::mi_option_guarded_max,
-    /// Place guarded objects right against the guard (no guarded build).
+    /// Place guarded objects right against the guard (guarded sampling).
     GuardedPrecise = sys::mi_option_guarded_precise,
-    /// Guard one in N eligible allocations (no guarded build).
+    /// Guard one in N eligible allocations (guarded sampling).
     GuardedSampleRate = sys::mi_option_guarded_sample_rate,
-    /// Seed for that sampling (no guarded build).
+    /// Seed for that sampling (guarded sampling).
     GuardedSampleSeed = sys::mi_option_guarded_sample_seed,
     /// Abandon segments above this count (no effect in shardalloc).
     TargetSegmentsPerThread = sys::mi_option_target_segments_per_thread,
