@@ -355,8 +355,7 @@ void _mi_page_abandon(mi_page_t* page, mi_page_queue_t* pq) {
 // as they are until the page is next used.)
 void _mi_page_reclaim(mi_heap_t* heap, mi_page_t* page) {
   mi_assert_internal(page->block_size > 0 && page->next == NULL && page->prev == NULL);
-  mi_page_set_heap(page, heap);
-  page->heap_tag = heap->tag;
+  mi_page_set_heap(page, heap);  // (the page keeps its tag: segment.c chose the heap by it)
   mi_page_set_owner(page, heap->thread_id);
   mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
   _mi_page_queue_push_back(heap, pq, page);

@@ -876,9 +876,7 @@ static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segmen
   // keeping its tag (which says where it goes when it is abandoned and adopted again)
   for (size_t i = 0; i < page_count; i++) {
     mi_page_t* page = &segment->slices[pages[i]];
-    const uint8_t tag = page->heap_tag;
-    _mi_page_reclaim(_mi_heap_for_tag(heap, tag), page);
-    page->heap_tag = tag;
+    _mi_page_reclaim(_mi_heap_for_tag(heap, page->heap_tag), page);  // (may free the segment)
   }
 }
 
