@@ -166,6 +166,10 @@ void* _mi_heap_realloc_zero(mi_heap_t* heap, void* p, size_t newsize, bool zero)
   }
   const size_t size = _mi_usable_size(p, "mi_realloc");
   if (mi_likely(newsize <= size && newsize >= (size / 2) && newsize > 0)) return p;
+  if (!zero && newsize > MI_LARGE_OBJ_SIZE_MAX && size > MI_LARGE_OBJ_SIZE_MAX) {
+    void* q = _mi_segment_huge_realloc(p, newsize);  // huge to huge: in place, or mremap
+    if (q != NULL) return q;
+  }
   void* newp = mi_heap_malloc(heap, newsize);
   if (mi_unlikely(newp == NULL)) return NULL;  // errno is ENOMEM, p intact
   const size_t keep = (size < newsize ? size : newsize);

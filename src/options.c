@@ -74,7 +74,7 @@ static mi_option_desc_t mi_options[_mi_option_last] = {
     MI_OPT(target_segments_per_thread, 0, NULL, false, false),
     MI_OPT(generic_collect, 10000, NULL, false, true),
     MI_OPT(allow_thp, SA_DEFAULT_ALLOW_THP, NULL, false, true),
-    MI_OPT(purge_background, 0, NULL, false, true),
+    MI_OPT(purge_background, 1, NULL, false, true),
 };
 
 /* ---------------------------------------------------------------------------------------------

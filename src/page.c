@@ -9,7 +9,6 @@
 #define MI_RETIRE_CYCLES_SMALL  16    // slow-path sweeps an empty small page survives
 #define MI_RETIRE_CYCLES_LARGE  3
 #define MI_TICK_INTERVAL_MS 5   // periodic work of the slow path at most this often
-#define MI_TICK_VISITS      16  // abandoned segments visited per tick, at most
 #define MI_TICK_CHECK_CALLS 32  // slow-path calls per look at the clock
 #define MI_TICK_CHECK_FREES 16  // free-path events (tick_events) per look at the clock
 #define MI_BIN_SMALL_OBJ_MAX    (MI_BIN_SMALL_STEPS + 8 * (13 - 7))  // bin of the 8 KiB class
@@ -466,23 +465,18 @@ static mi_page_t* mi_find_page(mi_heap_t* heap, size_t size, size_t huge_alignme
 }
 
 /* Periodic work, on the slow path of any thread that allocates (time-based, so that a thread that
-   allocates little still does it): purge this thread's free slices and the process's freed arena
-   blocks whose delay has passed, and visit a few abandoned segments, which returns exited
-   threads' memory as it empties (adoption happens only when a thread needs a segment). */
+   allocates little still does it): flush the statistics, and the memory-return engine's tick
+   (purge.c: starts its helper thread, or runs a pass when there is none). */
 static mi_decl_noinline void mi_heap_tick(mi_heap_t* heap, long long now) {
   heap->tld->tick_next = now + MI_TICK_INTERVAL_MS;
-  _mi_segments_purger_start();
   _mi_stats_flush(heap->tld);
-  size_t visits = _mi_segment_abandoned_count();
-  if (visits > MI_TICK_VISITS) visits = MI_TICK_VISITS;
-  while (visits-- > 0) _mi_segment_try_free_abandoned();
-  _mi_segments_try_purge(&heap->tld->segments, false);
-  _mi_arenas_try_purge(false);
+  _mi_purge_tick(now);
 }
 
 // An event on a free path (a page freed, a block freed into an abandoned segment): look at the
 // clock now and then, so that a thread that frees much and allocates little still ticks.
 static void mi_heap_tick_event(mi_heap_t* heap) {
+  if (mi_unlikely(_mi_purge_start_is_wanted())) _mi_purge_start_slow();  // memory to return
   if ((++heap->tld->tick_events % MI_TICK_CHECK_FREES) != 0) return;
   const long long now = _mi_prim_clock_now();
   if (now >= heap->tld->tick_next) mi_heap_tick(heap, now);
