@@ -191,7 +191,7 @@ void _mi_free_generic(mi_segment_t* segment, size_t index, void* p) {
     // Into an exited thread's page: this thread may be the only one still freeing that memory.
     // (owner was read before the push: after it the segment may already be gone)
     if (mi_unlikely(owner == 0)) _mi_heap_abandoned_free_tick();
-    if (mi_unlikely(_mi_purge_start_is_wanted())) _mi_purge_start_slow();
+    mi_purge_safe_point();
   }
 }
 

@@ -128,6 +128,7 @@ void _mi_heap_collect_abandon(mi_heap_t* heap) { mi_heap_collect_ex(heap, MI_ABA
 
 void mi_heap_collect(mi_heap_t* heap, bool force) mi_attr_noexcept {
   mi_heap_collect_ex(heap, force ? MI_FORCE : MI_NORMAL);
+  mi_purge_safe_point();
 }
 
 void mi_collect(bool force) mi_attr_noexcept {
@@ -350,6 +351,7 @@ void mi_heap_destroy(mi_heap_t* heap) mi_attr_noexcept {
   mi_heap_detach_delayed(heap);
   mi_heap_visit_pages(heap, &mi_heap_page_destroy, NULL);
   mi_heap_free(heap);
+  mi_purge_safe_point();
 }
 
 // MIMALLOC_DESTROY_ON_EXIT: every page of every heap of the calling thread goes, live or not.

@@ -476,7 +476,7 @@ static mi_decl_noinline void mi_heap_tick(mi_heap_t* heap, long long now) {
 // An event on a free path (a page freed, a block freed into an abandoned segment): look at the
 // clock now and then, so that a thread that frees much and allocates little still ticks.
 static void mi_heap_tick_event(mi_heap_t* heap) {
-  if (mi_unlikely(_mi_purge_start_is_wanted())) _mi_purge_start_slow();  // memory to return
+  mi_purge_safe_point();  // memory to return: the helper thread may start
   if ((++heap->tld->tick_events % MI_TICK_CHECK_FREES) != 0) return;
   const long long now = _mi_prim_clock_now();
   if (now >= heap->tld->tick_next) mi_heap_tick(heap, now);
@@ -485,6 +485,7 @@ static void mi_heap_tick_event(mi_heap_t* heap) {
 // A thread that frees into abandoned segments ticks too, so that memory of exited threads is
 // returned while the thread frees it, even if it hardly allocates.
 void _mi_heap_abandoned_free_tick(void) {
+  _mi_purge_poke();  // (a pass visits abandoned segments)
   mi_heap_t* heap = mi_prim_get_default_heap();
   if (!mi_heap_is_initialized(heap)) return;
   mi_heap_tick_event(heap);
@@ -507,6 +508,7 @@ void* _mi_malloc_generic(mi_heap_t* heap, size_t size, bool zero, size_t huge_al
     return mi_enomem();
   }
   heap->tld->heartbeat++;  // (also the count of slow-path calls in the statistics)
+  mi_purge_safe_point();
   if (mi_unlikely(mi_atomic_load_relaxed(&_mi_deferred_fun) != NULL)) _mi_deferred_free(heap, false);
   if (mi_atomic_load_relaxed(&heap->thread_delayed_free) != NULL) {
     _mi_heap_delayed_free_partial(heap);

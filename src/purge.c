@@ -140,9 +140,8 @@ static long mi_purge_interval_ms(void) {
    variable otherwise. Never allocates. In a fork child it does not exist: the next report
    starts it again.
 --------------------------------------------------------------------------------------------- */
-static bool mi_purge_background;              // option, read at init
 static _Atomic(int) mi_purge_state;           // 0: no thread, 1: starting or running
-static _Atomic(bool) mi_purge_start_wanted;   // a report came and no thread runs
+_Atomic(bool) _mi_purge_start_wanted;         // a report came and no thread runs
 static _Atomic(size_t) mi_purge_reports;      // reports so far (the helper's wake-up check)
 static _Atomic(bool) mi_purge_sleeping;       // the helper waits on mi_purge_wake
 static _Atomic(bool) mi_purge_fork_check;     // a fork child: is anything pending? (next tick)
@@ -175,41 +174,57 @@ static void* mi_purge_main(void* arg) {
 
 // A source has new pending memory (it may call this with its own locks held: no allocation, no
 // thread start here).
+static bool mi_purge_background(void) {
+  return mi_option_is_enabled(mi_option_purge_background);  // (may change at run time)
+}
+
 void _mi_purge_report(void) {
-  if (!mi_purge_background) return;
+  if (!mi_purge_background()) return;
   atomic_fetch_add(&mi_purge_reports, 1);
   if (atomic_load(&mi_purge_sleeping)) {
     pthread_mutex_lock(&mi_purge_wake_lock);
     pthread_cond_signal(&mi_purge_wake);
     pthread_mutex_unlock(&mi_purge_wake_lock);
   } else if (mi_atomic_load_relaxed(&mi_purge_state) == 0) {
-    mi_atomic_store_relaxed(&mi_purge_start_wanted, true);
+    mi_atomic_store_relaxed(&_mi_purge_start_wanted, true);
   }
 }
 
-// At a safe point (no allocator lock held, the thread's heap consistent): start the helper if a
-// report asked for it.
+// A free into an abandoned segment: its page may have emptied, which only a pass's visit finds.
+// Wakes (or asks for) the helper; cheap while it is awake.
+void _mi_purge_poke(void) {
+  if (atomic_load_explicit(&mi_purge_sleeping, memory_order_relaxed) ||
+      mi_atomic_load_relaxed(&mi_purge_state) == 0) {
+    _mi_purge_report();
+  }
+}
+
+// At a safe point (mi_purge_safe_point): start the helper if a report asked for it. The thread's
+// creation allocates (libc's per-thread data): from the backing heap, never a heap the program
+// may destroy.
 void _mi_purge_start_slow(void) {
-  mi_atomic_store_relaxed(&mi_purge_start_wanted, false);
+  mi_atomic_store_relaxed(&_mi_purge_start_wanted, false);
   int expected = 0;
   if (!atomic_compare_exchange_strong(&mi_purge_state, &expected, 1)) return;
+  mi_heap_t* const heap = mi_heap_get_default();
+  const bool swap = (mi_heap_is_initialized(heap) && heap != mi_heap_get_backing());
+  if (swap) mi_heap_set_default(mi_heap_get_backing());
   if (!_mi_prim_thread_start_background(&mi_purge_main)) {
     _mi_warning_message("unable to start the memory-return thread");
   }
+  if (swap) mi_heap_set_default(heap);
 }
-
-bool _mi_purge_start_is_wanted(void) { return mi_atomic_load_relaxed(&mi_purge_start_wanted); }
 
 /* The owner threads' periodic tick (page.c): with the helper, only its start; without it, a pass
    when an interval has passed since the last one (whoever ran it). */
 void _mi_purge_tick(long long now) {
-  if (mi_purge_background) {
+  if (mi_purge_background()) {
     // a fork child starts the helper only if a pass leaves something pending
     if (mi_unlikely(mi_atomic_load_relaxed(&mi_purge_fork_check))) {
       mi_atomic_store_relaxed(&mi_purge_fork_check, false);
-      if (mi_purge_pass(false, true) > 0) mi_atomic_store_relaxed(&mi_purge_start_wanted, true);
+      if (mi_purge_pass(false, true) > 0) mi_atomic_store_relaxed(&_mi_purge_start_wanted, true);
     }
-    if (_mi_purge_start_is_wanted()) _mi_purge_start_slow();
+    mi_purge_safe_point();
     return;
   }
   if (now - mi_atomic_load_relaxed(&mi_purge_last) < mi_purge_interval_ms()) return;
@@ -222,7 +237,6 @@ void _mi_purge_collect(bool force) { mi_purge_pass(force, force); }
 void _mi_purge_init(void) {
   mi_purge_epoch = _mi_prim_clock_now() - 1;  // (a stamp is never 0)
   mi_purge_curve_init();
-  mi_purge_background = mi_option_is_enabled(mi_option_purge_background);
 }
 
 // Around fork(): a pass is never cut in half in the child.

@@ -197,8 +197,14 @@ uint32_t  _mi_purge_clock(void);    // ms since the process started: the stamp o
 long long _mi_purge_decay_ms(void); // the decay time D; 0: purge at once; < 0: never
 bool _mi_purge_due(mi_purge_pass_t* pass, uint32_t since, uintptr_t key, size_t bytes);
 void _mi_purge_report(void);        // new pending memory (any thread, any lock held)
-bool _mi_purge_start_is_wanted(void);
-void _mi_purge_start_slow(void) mi_decl_noinline;  // at a safe point: start the helper thread
+void _mi_purge_poke(void);          // a free into an abandoned segment
+extern _Atomic(bool) _mi_purge_start_wanted;  // a report came and the helper thread is not up
+void _mi_purge_start_slow(void) mi_decl_noinline;
+// A safe point (no allocator lock held, the thread's heap consistent: starting a thread may
+// allocate): start the helper thread if a report asked for it.
+static inline void mi_purge_safe_point(void) {
+  if (mi_unlikely(mi_atomic_load_relaxed(&_mi_purge_start_wanted))) _mi_purge_start_slow();
+}
 void _mi_purge_tick(long long now); // owner threads' periodic work
 void _mi_purge_collect(bool force); // mi_collect, malloc_trim
 void _mi_purge_map_lock(bool lock);
