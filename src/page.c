@@ -288,7 +288,7 @@ static bool mi_page_queue_has_retired(const mi_page_queue_t* pq, const mi_page_t
 static mi_decl_noinline void mi_page_retire_slow(mi_heap_t* heap, mi_page_t* page) {
   if (mi_page_is_in_full(page)) _mi_page_unfull(page);
   mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
-  if (!page->is_huge && pq->first == page && pq->last == page) {
+  if (page->bin <= MI_BIN_SMALL_OBJ_MAX && pq->first == page && pq->last == page) {
     mi_page_retire_keep(heap, page, page->bin);
   } else if (!page->is_huge && page->reserved == 1 && page->block_size <= MI_RETIRE_SINGLE_MAX &&
              !mi_page_queue_has_retired(pq, page)) {
@@ -304,7 +304,9 @@ void _mi_page_retire(mi_page_t* page) {
   mi_heap_t* heap = mi_page_heap(page);
   const size_t bin = page->bin;  // MI_BIN_HUGE for huge pages, which never stay
   const mi_page_queue_t* pq = &heap->pages[bin];
-  if (mi_likely(pq->first == page && pq->last == page && bin != MI_BIN_HUGE)) {
+  // Only small pages stay (64 KiB each, so a thread that goes idle holds a few MiB at most: what
+  // a retired page holds, the memory-return engine cannot take back while its owner idles).
+  if (mi_likely(pq->first == page && pq->last == page && bin <= MI_BIN_SMALL_OBJ_MAX)) {
     mi_page_retire_keep(heap, page, bin);  // not in the full queue: it is first in its own
     return;
   }
