@@ -60,11 +60,30 @@ bool _mi_arena_memid_is_suitable(mi_memid_t memid, mi_arena_id_t req) {
 
 bool _mi_arena_id_is_valid(mi_arena_id_t id) { return mi_arena_from_id(id) != NULL; }
 
+/* A free block still resident (pending for the engine) is taken before untouched or purged ones:
+   it needs no page faults, and what is not reused is what the engine returns. */
+static bool mi_arena_try_claim_dirty(mi_arena_t* arena, size_t* bit) {
+  for (size_t f = 0; f < arena->field_count; f++) {
+    size_t map = mi_atomic_load_relaxed(&arena->blocks_inuse[f]);
+    size_t cand = mi_atomic_load_relaxed(&arena->blocks_purge[f]) & ~map;
+    while (cand != 0) {
+      const size_t mask = cand & (~cand + 1);  // the lowest candidate
+      if (mi_atomic_cas_weak_acq_rel(&arena->blocks_inuse[f], &map, map | mask)) {
+        *bit = f * MI_BITMAP_FIELD_BITS + (size_t)__builtin_ctzll(mask);
+        return true;
+      }
+      cand &= ~map;  // (map was reloaded by the failed CAS)
+    }
+  }
+  return false;
+}
+
 static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blocks, void** p,
                                mi_memid_t* memid) {
   size_t bit;
   const size_t start = mi_atomic_load_relaxed(&arena->search_idx);
-  if (!_mi_bitmap_try_find_claim(arena->blocks_inuse, arena->field_count, start, blocks, &bit)) {
+  if (!(blocks == 1 && mi_arena_try_claim_dirty(arena, &bit)) &&
+      !_mi_bitmap_try_find_claim(arena->blocks_inuse, arena->field_count, start, blocks, &bit)) {
     return false;
   }
   if (bit + blocks > arena->block_count) {  // the tail of the last field is past the arena
