@@ -2,8 +2,10 @@
  * Pages are carved from runs of free slices ("spans") kept in the owner's span queues; freed
  * pages coalesce with free neighbours; an empty segment goes back to its arena. Huge blocks get a
  * segment of their own, placed so that the block meets any requested alignment. Segments of an
- * exited thread are abandoned to a global list and adopted by threads that need memory.
- * Calls: arena, OS, segment map. Other threads only read `thread_id` and the abandoned list. */
+ * exited thread are abandoned to a global list and adopted by threads that need memory. Free
+ * dirty slices are pending memory of the memory-return engine (purge.c), which purges them.
+ * Calls: arena, OS, segment map, purge. Other threads read `thread_id` and the abandoned list;
+ * purge passes of any thread read and purge the pending slices under the segment's mask lock. */
 #include <pthread.h>
 
 #include "internal/internal.h"

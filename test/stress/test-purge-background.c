@@ -5,11 +5,9 @@
    starts anew: the child frees 64 MiB, goes idle, and its RSS falls too.
    --off (run with MIMALLOC_PURGE_BACKGROUND=0): the control; RSS does not fall while the process
    is idle, which shows the purger, not anything else, returned the memory.
-   Both run with MIMALLOC_PURGE_DELAY=1000 and MIMALLOC_ARENA_PURGE_MULT=1, so that nothing is
-   due while the threads free (the free paths purge what is due as they go) and everything is
-   due a second after. The frees are paced (1 MiB, then 6 ms without allocator calls): a thread
-   that frees megabytes per tick window without allocating is shrinking and purges at once
-   (segment.c, shrink detection), which would return the memory before the process goes idle.
+   Both run with MIMALLOC_PURGE_DELAY=1000 and MIMALLOC_ARENA_PURGE_MULT=1 (a decay time of 1 s:
+   little is due while the threads free, everything a second after). The frees are paced (1 MiB,
+   then 6 ms without allocator calls).
    RSS is read with open/read (fopen would allocate: that is allocator activity). */
 #include <fcntl.h>
 #include <malloc.h>
