@@ -589,21 +589,15 @@ static inline uintptr_t mi_block_canary_freed(const mi_page_t* page, const void*
 static mi_decl_always_inline bool mi_free_check_local(const mi_segment_t* segment,
                                                       const mi_page_t* page, const void* p) {
 #if SA_SECURE >= 4
-  // (the page is live and this thread's: its owner word matched, so block_size > 1; p lies in
-  // the page's slices, so diff is within the page area)
+  // p must be the start of a block handed out. The range test keeps the canary read below inside
+  // the blocks threaded so far (p + block_size <= page_start + capacity * block_size; an address
+  // below the page wraps around and reads at most block_size bytes before page_start, in the
+  // same segment). A pointer inside a block, or at a block never handed out, fails the canary
+  // test instead: the word read there is another block's data or link, or a freed mark, never
+  // the canary the page's secret keys give that address (but with probability 2^-64); the
+  // generic path then tells exactly what p is.
   const size_t diff = (size_t)((const uint8_t*)p - page->page_start);
-  size_t index, offset;
-  if (page->block_size_shift != 0) {
-    index = diff >> page->block_size_shift;
-    offset = diff & (((size_t)1 << page->block_size_shift) - 1);
-  } else if (page->block_size_recip != 0) {
-    index = (size_t)(((uint64_t)diff * page->block_size_recip) >> 36);
-    offset = diff - index * page->block_size;
-  } else {
-    index = diff / page->block_size;
-    offset = diff % page->block_size;
-  }
-  if (index >= page->capacity || offset != 0) return false;  // not a block handed out
+  if (diff + page->block_size > (size_t)page->capacity * page->block_size) return false;
 #endif
 #if SA_SECURE >= 3
   return segment->cookie == ((uintptr_t)segment ^ _mi_process_cookie()) &&
