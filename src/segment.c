@@ -654,6 +654,77 @@ static size_t mi_page_slices_for(size_t block_size) {
   }
 }
 
+/* realloc of a large block (a page of one block) by its owner, in place: the page takes slices of
+   the free span right after it, so a buffer that grows does not leave its old copy behind (nor
+   copy it). The page moves to the queue of its new size class. NULL when it cannot (no free span
+   there, not large, secure or checker builds): the caller copies. */
+void* _mi_segment_large_realloc(void* p, size_t newsize) {
+#if SA_SECURE == 0 && !MI_TRACK_ENABLED
+  mi_segment_t* segment = _mi_ptr_segment(p);
+  if (segment->kind != MI_SEGMENT_NORMAL || newsize > MI_LARGE_OBJ_SIZE_MAX) return NULL;
+  mi_page_t* page = _mi_segment_page_of(segment, p);
+  if (page->page_start != (uint8_t*)p || page->reserved != 1 || page->used != 1 ||
+      mi_page_has_aligned(page) || mi_page_owner(page) != _mi_thread_id()) {
+    return NULL;
+  }
+  const size_t bin = _mi_bin(newsize + MI_PADDING);
+  const size_t block_size = _mi_bin_size(bin);
+  if (_mi_page_kind_of_size(block_size) != MI_PAGE_LARGE || block_size <= page->block_size) {
+    return NULL;
+  }
+  const size_t slices = mi_page_slices_for(block_size);
+  const size_t idx = page->slice_index;
+  const size_t count = page->slice_count;
+  mi_heap_t* const heap = mi_page_heap(page);
+  if (slices > count) {
+    mi_page_t* next = &segment->slices[idx + count];
+    const size_t extra = slices - count;
+    if (next >= mi_segment_slices_end(segment) || next->block_size != 0 ||
+        next->slice_count < extra) {
+      return NULL;
+    }
+    mi_segments_tld_t* const tld = &heap->tld->segments;
+    const size_t available = next->slice_count;
+    mi_segment_span_remove_from_queue(next, tld);
+    if (available > extra) mi_segment_span_free(segment, idx + slices, available - extra, tld);
+    for (size_t i = count; i < slices; i++) {
+      mi_page_t* slice = &segment->slices[idx + i];
+      slice->slice_count = 0;
+      slice->slice_index = (uint16_t)(idx + i);
+      slice->block_size = 1;
+      segment->slice_page[idx + i] = (uint16_t)idx;
+    }
+    mi_segment_mask_lock(segment);
+    mi_segment_pending_clear(segment, idx + count, extra);  // reused before its purge
+    mi_segment_mark_dirty(segment, idx + count, extra);
+    mi_segment_mask_unlock(segment);
+    page->slice_count = (uint32_t)slices;
+  }
+  const bool full = mi_page_is_in_full(page);
+  _mi_page_queue_remove(heap, _mi_heap_page_queue_of(heap, page), page);
+  page->block_size = block_size;
+  page->bin = (uint8_t)bin;
+  page->block_size_shift = (uint8_t)(_mi_is_power_of_two(block_size) ? mi_bsr(block_size) : 0);
+  _mi_page_queue_push(heap, &heap->pages[full ? MI_BIN_FULL : bin], page);
+  mi_assert_expensive(_mi_segment_is_valid(segment));
+  return p;
+#else
+  (void)p;
+  (void)newsize;
+  return NULL;
+#endif
+}
+
+// The pages of a live block that is about to be freed and whose contents are dead (realloc moved
+// them) go back to the OS now; the first and last OS pages stay (a free-list link, a canary).
+// The slices stay dirty in the masks (the engine purges them again later: a no-op).
+void _mi_segment_block_discard(void* p, size_t size) {
+  const size_t psize = _mi_os_page_size();
+  const uintptr_t start = _mi_align_up((uintptr_t)p + psize, psize);
+  const uintptr_t end = ((uintptr_t)p + size - psize) & ~(psize - 1);
+  if (end > start) _mi_os_purge((void*)start, end - start);
+}
+
 // A fresh page for blocks of `block_size`: from a free span, an adopted abandoned segment, or a
 // new segment. Huge blocks and huge alignments get their own segment.
 /* A fresh page for blocks of `block_size`, from a free span of the thread's segments. Without

@@ -184,6 +184,8 @@ void _mi_os_init_options(void);           // reads the options it depends on (pr
 void _mi_segment_purge_apply(mi_segment_t* segment, mi_purge_pass_t* pass);  // a purge source
 void _mi_segment_huge_free_remote(mi_segment_t* segment);  // a huge block freed by another thread
 void* _mi_segment_huge_realloc(void* p, size_t newsize);   // in place (mremap), or NULL
+void* _mi_segment_large_realloc(void* p, size_t newsize);  // into the free span after it, or NULL
+void  _mi_segment_block_discard(void* p, size_t size);       // a dead block's pages go back now
 size_t _mi_segment_abandoned_count(void);
 mi_page_kind_t _mi_page_kind_of_size(size_t block_size);
 void _mi_segment_fork_lock(bool lock);
