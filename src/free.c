@@ -49,20 +49,27 @@ static void mi_track_block_freed(const mi_page_t* page, mi_block_t* block) {
   (void)block;
 }
 
-// Onto the owner's local_free list (the block was already seen freed by the checkers).
-static void mi_push_local(mi_page_t* page, mi_block_t* block) {
+/* Onto the owner's local_free list. A full page goes back to its size queue only once a sixteenth
+   of its blocks are free (pages of fewer than 16 blocks: at once). With one free block it would
+   serve one malloc and be full again: two queue moves and a malloc slow path per block freed,
+   which is what a program that replaces random blocks of a large live set (alloc-test) does all
+   the time. The price: a full page may keep up to a sixteenth of its blocks out of reach. */
+#define MI_UNFULL_SHIFT 4
+static void mi_push_local(mi_page_t* page, mi_block_t* block, bool unfull_now) {
   mi_block_set_next(page, block, page->local_free);
   page->local_free = block;
   if (--page->used == 0) {
     _mi_page_retire(page);
-  } else if (mi_unlikely(mi_page_is_in_full(page))) {
+  } else if (mi_unlikely(mi_page_is_in_full(page)) &&
+             (unfull_now ||
+              (size_t)(page->capacity - page->used) >= (size_t)(page->reserved >> MI_UNFULL_SHIFT))) {
     _mi_page_unfull(page);
   }
 }
 
 static void mi_free_block_local(mi_page_t* page, mi_block_t* block) {
   mi_track_block_freed(page, block);
-  mi_push_local(page, block);
+  mi_push_local(page, block, false);
 }
 
 // A free from another thread (or into an abandoned page): a push onto the page's thread_free word
@@ -202,7 +209,10 @@ void _mi_free_delayed_block(mi_block_t* block) {
   // retire the page, or its last CAS would land on a freed page.
   _mi_page_use_delayed_free(page, MI_NO_DELAYED_FREE, false);
   _mi_page_free_collect(page, false);
-  mi_push_local(page, block);  // freed already, by the thread that pushed it
+  // (freed already, by the thread that pushed it; the page leaves the full queue at once: it is
+  // disarmed now, so later remote frees go to its thread_free list, which a full page's owner
+  // does not look at)
+  mi_push_local(page, block, true);
 }
 
 // Not found by the address mask: NULL, a displaced huge block, or not ours. Memory of another
