@@ -166,12 +166,26 @@ void* _mi_heap_realloc_zero(mi_heap_t* heap, void* p, size_t newsize, bool zero)
   }
   const size_t size = _mi_usable_size(p, "mi_realloc");
   if (mi_likely(newsize <= size && newsize >= (size / 2) && newsize > 0)) return p;
+  if (!zero && newsize > size && size > MI_MEDIUM_OBJ_SIZE_MAX) {
+    void* q = (newsize <= MI_LARGE_OBJ_SIZE_MAX ? _mi_segment_large_realloc(p, newsize)  // in place
+                                                : NULL);
+    if (q != NULL) return q;
+  }
+  if (!zero && newsize > MI_LARGE_OBJ_SIZE_MAX && size > MI_LARGE_OBJ_SIZE_MAX) {
+    void* q = _mi_segment_huge_realloc(p, newsize);  // huge to huge: in place, or mremap
+    if (q != NULL) return q;
+  }
   void* newp = mi_heap_malloc(heap, newsize);
   if (mi_unlikely(newp == NULL)) return NULL;  // errno is ENOMEM, p intact
   const size_t keep = (size < newsize ? size : newsize);
   // zeroing forms: all of the new block past what is copied (it may be another block's old data)
   if (zero) memset((uint8_t*)newp + keep, 0, mi_usable_size(newp) - keep);
   if (keep > 0) memcpy(newp, p, keep);
+  // A large buffer that outgrew the large sizes: its old copy will not be needed again, so its
+  // pages go now instead of sitting next to the new copy until the engine's decay returns them.
+  if (size > MI_LARGE_OBJ_SIZE_MAX / 4 && newsize > MI_LARGE_OBJ_SIZE_MAX) {
+    _mi_segment_block_discard(p, size);
+  }
   mi_free(p);
   return newp;
 }

@@ -5,9 +5,9 @@
  * default), mi_reserve_os_memory / mi_reserve_huge_os_pages_* (and the options that call them at
  * start), and memory the program hands over with mi_manage_os_memory. An exclusive arena serves
  * only heaps created for it (mi_heap_new_in_arena); every other heap uses the shared arenas and,
- * unless MIMALLOC_DISALLOW_OS_ALLOC is set, the OS. A released block is purged (its pages given
- * back to the OS) once it has stayed free for purge_delay x arena_purge_mult ms (100 ms by
- * default); claiming it again before then cancels the purge. Memory the program manages and
+ * unless MIMALLOC_DISALLOW_OS_ALLOC is set, the OS. A released block is pending memory of the
+ * memory-return engine (purge.c), which purges it when its policy says; claiming it again
+ * first takes it back. Memory the program manages and
  * huge OS pages are never purged or unmapped. */
 #include <pthread.h>
 
@@ -31,7 +31,8 @@ typedef struct mi_arena_s {
   mi_bitmap_field_t blocks_dirty[MI_ARENA_FIELDS_MAX];      // written since last known zero
   mi_bitmap_field_t blocks_purge[MI_ARENA_FIELDS_MAX];      // free and waiting to be purged
   mi_bitmap_field_t blocks_committed[MI_ARENA_FIELDS_MAX];  // accessible (when !is_committed)
-  _Atomic(long long) purge_expire;  // when the oldest pending purge is due (0: none)
+  _Atomic(uint32_t) purge_since[MI_ARENA_FIELDS_MAX * MI_BITMAP_FIELD_BITS];  // when each block
+                                    // of blocks_purge was freed (_mi_purge_clock)
 } mi_arena_t;
 
 static _Atomic(mi_arena_t*) mi_arenas[MI_MAX_ARENAS];
@@ -59,11 +60,30 @@ bool _mi_arena_memid_is_suitable(mi_memid_t memid, mi_arena_id_t req) {
 
 bool _mi_arena_id_is_valid(mi_arena_id_t id) { return mi_arena_from_id(id) != NULL; }
 
+/* A free block still resident (pending for the engine) is taken before untouched or purged ones:
+   it needs no page faults, and what is not reused is what the engine returns. */
+static bool mi_arena_try_claim_dirty(mi_arena_t* arena, size_t* bit) {
+  for (size_t f = 0; f < arena->field_count; f++) {
+    size_t map = mi_atomic_load_relaxed(&arena->blocks_inuse[f]);
+    size_t cand = mi_atomic_load_relaxed(&arena->blocks_purge[f]) & ~map;
+    while (cand != 0) {
+      const size_t mask = cand & (~cand + 1);  // the lowest candidate
+      if (mi_atomic_cas_weak_acq_rel(&arena->blocks_inuse[f], &map, map | mask)) {
+        *bit = f * MI_BITMAP_FIELD_BITS + (size_t)__builtin_ctzll(mask);
+        return true;
+      }
+      cand &= ~map;  // (map was reloaded by the failed CAS)
+    }
+  }
+  return false;
+}
+
 static bool mi_arena_try_claim(mi_arena_t* arena, size_t arena_index, size_t blocks, void** p,
                                mi_memid_t* memid) {
   size_t bit;
   const size_t start = mi_atomic_load_relaxed(&arena->search_idx);
-  if (!_mi_bitmap_try_find_claim(arena->blocks_inuse, arena->field_count, start, blocks, &bit)) {
+  if (!(blocks == 1 && mi_arena_try_claim_dirty(arena, &bit)) &&
+      !_mi_bitmap_try_find_claim(arena->blocks_inuse, arena->field_count, start, blocks, &bit)) {
     return false;
   }
   if (bit + blocks > arena->block_count) {  // the tail of the last field is past the arena
@@ -197,10 +217,7 @@ void* _mi_arena_alloc(size_t size, mi_arena_id_t req, mi_memid_t* memid) {
   }
   const bool os_allowed = !mi_option_is_enabled(mi_option_disallow_os_alloc);
   if (blocks <= MI_BITMAP_FIELD_BITS && !mi_option_is_enabled(mi_option_disallow_arena_alloc)) {
-    if (mi_arenas_try_alloc(blocks, &p, memid)) {
-      _mi_arenas_try_purge(false);
-      return p;
-    }
+    if (mi_arenas_try_alloc(blocks, &p, memid)) return p;
     // grow: one thread reserves, the others retry on what it added
     const size_t seen = mi_atomic_load_acquire(&mi_arena_count);
     const size_t reserve = (size_t)mi_option_get_size(mi_option_arena_reserve);
@@ -217,64 +234,52 @@ void* _mi_arena_alloc(size_t size, mi_arena_id_t req, mi_memid_t* memid) {
 }
 
 /* ---------------------------------------------------------------------------------------------
-   Delayed purging
+   Free dirty blocks are pending memory for the engine (purge.c): each is stamped when freed, and
+   purged when a pass takes it (claimed meanwhile, so nobody uses it during the purge).
 --------------------------------------------------------------------------------------------- */
-static long long mi_arena_purge_delay(void) {
-  return mi_option_get(mi_option_purge_delay) *
-         mi_option_get_clamp(mi_option_arena_purge_mult, 0, 1000);
-}
-
-// Purge one block now: claim it so nobody uses it meanwhile. False if it is in use (its claimer
-// clears the purge bit, or its freer is about to release it).
+// Purge one block now. False if it is in use (its claimer clears the purge bit, or its freer is
+// about to release it).
 static bool mi_arena_purge_block(mi_arena_t* arena, size_t bit) {
-  size_t claimed;
   const size_t field = bit / MI_BITMAP_FIELD_BITS;
   size_t map = mi_atomic_load_relaxed(&arena->blocks_inuse[field]);
   const size_t mask = (size_t)1 << (bit % MI_BITMAP_FIELD_BITS);
   do {
     if ((map & mask) != 0) return false;
   } while (!mi_atomic_cas_weak_acq_rel(&arena->blocks_inuse[field], &map, map | mask));
-  claimed = bit;
-  if (_mi_bitmap_clear(arena->blocks_purge, 1, claimed) &&
-      _mi_os_purge(arena->start + claimed * MI_ARENA_BLOCK_SIZE, MI_ARENA_BLOCK_SIZE) &&
-      _mi_bitmap_clear(arena->blocks_dirty, 1, claimed)) {  // reads as zero now
+  bool purged = false;
+  if (_mi_bitmap_clear(arena->blocks_purge, 1, bit)) {
+    purged = true;
+    if (_mi_os_purge(arena->start + bit * MI_ARENA_BLOCK_SIZE, MI_ARENA_BLOCK_SIZE)) {
+      _mi_bitmap_clear(arena->blocks_dirty, 1, bit);  // reads as zero now
+    }
     mi_stat_decrease(committed, MI_ARENA_BLOCK_SIZE);
   }
-  _mi_bitmap_unclaim(arena->blocks_inuse, 1, claimed);
-  return true;
+  _mi_bitmap_unclaim(arena->blocks_inuse, 1, bit);
+  return purged;
 }
 
-static void mi_arena_try_purge(mi_arena_t* arena, long long now, bool force) {
-  long long expire = mi_atomic_load_relaxed(&arena->purge_expire);
-  if (expire == 0 || (!force && now < expire)) return;
-  // one thread purges an arena at a time: the one that resets the deadline
-  if (!mi_atomic_cas_strong_acq_rel(&arena->purge_expire, &expire, 0)) return;
-  bool skipped = false;
-  for (size_t f = 0; f < arena->field_count; f++) {
-    size_t bits = mi_atomic_load_relaxed(&arena->blocks_purge[f]);
-    while (bits != 0) {
-      const size_t b = (size_t)__builtin_ctzll(bits);
-      bits &= bits - 1;
-      if (!mi_arena_purge_block(arena, f * MI_BITMAP_FIELD_BITS + b)) skipped = true;
-    }
-  }
-  if (skipped) {  // a block still being released keeps its purge: try again after another delay
-    long long none = 0;
-    mi_atomic_cas_strong_acq_rel(&arena->purge_expire, &none, now + mi_arena_purge_delay());
-  }
-}
-
-// Purge the blocks whose delay has passed (all pending ones when forced).
-void _mi_arenas_try_purge(bool force) {
-  _mi_os_huge_cache_purge(force);  // freed huge mappings kept for reuse, likewise
+// A pass of the engine: purge the free blocks that are due.
+void _mi_arenas_purge_apply(mi_purge_pass_t* pass) {
   const size_t count = mi_atomic_load_acquire(&mi_arena_count);
-  if (count == 0) return;
-  const long long now = _mi_prim_clock_now();
   for (size_t i = 0; i < count; i++) {
     mi_arena_t* arena = mi_atomic_load_acquire(&mi_arenas[i]);
-    if (arena != NULL) mi_arena_try_purge(arena, now, force);
+    if (arena == NULL) continue;
+    for (size_t f = 0; f < arena->field_count; f++) {
+      size_t bits = mi_atomic_load_relaxed(&arena->blocks_purge[f]);
+      while (bits != 0) {
+        const size_t bit = f * MI_BITMAP_FIELD_BITS + (size_t)__builtin_ctzll(bits);
+        bits &= bits - 1;
+        const uint32_t since = mi_atomic_load_relaxed(&arena->purge_since[bit]);
+        uint8_t* const block = arena->start + bit * MI_ARENA_BLOCK_SIZE;
+        if (_mi_purge_due(pass, since, (uintptr_t)block, MI_ARENA_BLOCK_SIZE) &&
+            !mi_arena_purge_block(arena, bit)) {
+          pass->purged -= MI_ARENA_BLOCK_SIZE;  // in use again meanwhile
+        }
+      }
+    }
   }
 }
+
 
 void _mi_arena_free(void* p, size_t size, mi_memid_t memid) {
   if (memid.kind == MI_MEM_OS) {
@@ -290,7 +295,7 @@ void _mi_arena_free(void* p, size_t size, mi_memid_t memid) {
   mi_track_mem_undefined(p, memid.block_count * MI_ARENA_BLOCK_SIZE);  // no block lives here
   // A free dirty block counts as committed (all of it: which slices were written is not kept).
   // The program's memory and huge OS pages are never purged.
-  const long long delay = (arena->is_external || arena->is_pinned ? -1 : mi_arena_purge_delay());
+  const long long delay = (arena->is_external || arena->is_pinned ? -1 : _mi_purge_decay_ms());
   const size_t bytes = memid.block_count * MI_ARENA_BLOCK_SIZE;
   if (delay == 0 && _mi_os_purge(p, bytes)) {
     // purged at once, before the block can be claimed again; it then reads as zero
@@ -298,13 +303,15 @@ void _mi_arena_free(void* p, size_t size, mi_memid_t memid) {
   } else {
     mi_stat_increase(committed, bytes);
   }
-  if (delay > 0) {
+  if (delay > 0) {  // pending from now (delay < 0: never purged)
+    const uint32_t now = _mi_purge_clock();
+    for (size_t i = 0; i < memid.block_count; i++) {
+      mi_atomic_store_relaxed(&arena->purge_since[memid.block_index + i], now);
+    }
     _mi_bitmap_claim(arena->blocks_purge, memid.block_count, memid.block_index, NULL);
-    long long expected = 0;
-    mi_atomic_cas_strong_acq_rel(&arena->purge_expire, &expected, _mi_prim_clock_now() + delay);
-  }  // delay < 0: never purge
+  }
   _mi_bitmap_unclaim(arena->blocks_inuse, memid.block_count, memid.block_index);
-  _mi_arenas_try_purge(false);
+  if (delay > 0) _mi_purge_report();
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -458,7 +465,7 @@ void mi_arenas_print(void) mi_attr_noexcept { mi_debug_show_arenas(); }
 /* MIMALLOC_DESTROY_ON_EXIT: at process exit, unmap every arena shardalloc mapped (the program's
    own memory is left alone). Unsafe by design: blocks other threads still use are gone. */
 void _mi_arenas_unsafe_destroy_all(void) {
-  _mi_os_huge_cache_purge(true);
+  _mi_os_huge_cache_drop_all();
   mi_lock(&mi_arena_grow_lock);
   const size_t count = mi_atomic_load_acquire(&mi_arena_count);
   mi_atomic_store_release(&mi_arena_count, 0);

@@ -197,10 +197,14 @@ void _mi_free_generic(mi_segment_t* segment, size_t index, void* p) {
   if (is_local) {
     mi_free_block_local(page, block);
   } else {
+    // A huge block's memory goes back even if its owner never collects the free (before the
+    // push: after it the owner may release the segment).
+    if (mi_unlikely(page->is_huge)) _mi_segment_huge_free_remote(segment);
     mi_free_block_mt(segment, index, page, block);
     // Into an exited thread's page: this thread may be the only one still freeing that memory.
     // (owner was read before the push: after it the segment may already be gone)
     if (mi_unlikely(owner == 0)) _mi_heap_abandoned_free_tick();
+    mi_purge_safe_point();
   }
 }
 

@@ -131,8 +131,7 @@ static void mi_heap_collect_ex(mi_heap_t* heap, mi_collect_t collect) {
   _mi_heap_collect_retired(heap, collect >= MI_FORCE);
   if (collect == MI_FORCE) _mi_guarded_collect();  // freed guarded blocks leave the quarantine
   mi_heap_visit_pages(heap, &mi_heap_page_collect, &collect);
-  if (collect != MI_ABANDON) _mi_segments_try_purge(&heap->tld->segments, collect >= MI_FORCE);
-  _mi_arenas_try_purge(collect >= MI_FORCE);
+  if (collect == MI_FORCE) _mi_purge_collect(true);  // (else, thread exit too: the engine decides)
   mi_assert_internal(collect != MI_ABANDON || heap->page_count == 0);
   mi_assert_expensive(collect == MI_ABANDON || _mi_page_queue_is_valid(heap, &heap->pages[MI_BIN_FULL]));
 }
@@ -141,6 +140,7 @@ void _mi_heap_collect_abandon(mi_heap_t* heap) { mi_heap_collect_ex(heap, MI_ABA
 
 void mi_heap_collect(mi_heap_t* heap, bool force) mi_attr_noexcept {
   mi_heap_collect_ex(heap, force ? MI_FORCE : MI_NORMAL);
+  mi_purge_safe_point();
 }
 
 void mi_collect(bool force) mi_attr_noexcept {
@@ -365,6 +365,7 @@ void mi_heap_destroy(mi_heap_t* heap) mi_attr_noexcept {
   _mi_guarded_heap_destroy(heap);  // its guard pages become ordinary memory again
   mi_heap_visit_pages(heap, &mi_heap_page_destroy, NULL);
   mi_heap_free(heap);
+  mi_purge_safe_point();
 }
 
 // MIMALLOC_DESTROY_ON_EXIT: every page of every heap of the calling thread goes, live or not.

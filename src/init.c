@@ -179,7 +179,7 @@ void mi_thread_done(void) mi_attr_noexcept {
    then takes over the memory of the threads it did not inherit. */
 static void mi_fork_prepare(void) {
   _mi_guarded_fork_lock(true);
-  _mi_segment_purger_fork_lock(true);
+  _mi_purge_fork_lock(true);
   _mi_os_fork_lock(true);
   _mi_arena_fork_lock(true);
   _mi_segment_fork_lock(true);
@@ -191,13 +191,14 @@ static void mi_fork_parent(void) {
   _mi_segment_fork_lock(false);
   _mi_arena_fork_lock(false);
   _mi_os_fork_lock(false);
-  _mi_segment_purger_fork_lock(false);
+  _mi_purge_fork_lock(false);
   _mi_guarded_fork_lock(false);
 }
 
 static void mi_fork_child(void) {
   mi_fork_parent();
   _mi_segments_fork_child();
+  _mi_purge_fork_child();
   mi_atomic_store_relaxed(&mi_thread_count, mi_heap_is_initialized(mi_prim_get_default_heap()) ? 1 : 0);
 }
 
@@ -249,7 +250,7 @@ void mi_process_init(void) mi_attr_noexcept {
   _mi_stats_init();
   _mi_options_init();
   _mi_os_init_options();
-  _mi_segments_init();
+  _mi_purge_init();
   uint64_t secret = 0;
   if (!_mi_prim_random_buf(&secret, sizeof(secret))) secret = _mi_random_weak((uintptr_t)&secret);
   _mi_process_secret = (uintptr_t)(secret | 1);

@@ -21,10 +21,10 @@ typedef int mi_glibc_extras_absent_t;  // (ISO C wants a declaration in every tr
 /* ---------------------------------------------------------------------------------------------
    Returning free memory now (malloc_trim, mallopt's M_PURGE). The one place that does it on
    request: the calling thread's heaps are collected (remote frees taken in, retired pages freed,
-   abandoned segments adopted or freed), then every pending purge of its segments, of the free
-   arena blocks and of the huge-mapping cache is done at once. Other live threads' free slices
-   are theirs to purge (on their next tick, or the background purger's pass). Memory freed while
-   MIMALLOC_PURGE_DELAY is -1 is never scheduled, so it is not found here either.
+   abandoned segments adopted or freed), then a forced pass of the memory-return engine purges
+   everything pending in the process: free slices of every segment, free arena blocks, the
+   huge-mapping cache. Memory freed while MIMALLOC_PURGE_DELAY is -1 is never pending, so it is
+   not found here either.
    Returns the bytes given back (purged or unmapped) in the process meanwhile.
 --------------------------------------------------------------------------------------------- */
 size_t _mi_trim(void) {
@@ -34,12 +34,11 @@ size_t _mi_trim(void) {
   if (mi_heap_is_initialized(heap)) {
     mi_tld_t* tld = heap->tld;
     for (mi_heap_t* h = tld->heaps; h != NULL; h = h->next) mi_heap_collect(h, true);
-    _mi_segments_try_purge(&tld->segments, true);
   } else {
     // a thread that never allocated owns nothing: it can still free emptied abandoned segments
     for (size_t n = _mi_segment_abandoned_count(); n > 0; n--) _mi_segment_try_free_abandoned();
   }
-  _mi_arenas_try_purge(true);  // free arena blocks, and the huge-mapping cache
+  _mi_purge_collect(true);
   const int64_t purged = mi_atomic_load_relaxed(&_mi_stats_main.purged) - purged_before;
   const int64_t unmapped =
       reserved_before - mi_atomic_load_relaxed(&_mi_stats_main.reserved.current);

@@ -148,35 +148,61 @@ bool _mi_os_decommit(void* p, size_t size) {
   return (err == 0);
 }
 
+/* Resize a mapping of ours ([base, base+old_size), from _mi_os_alloc_aligned or the cache) to
+   new_size bytes keeping its pages: shrunk or grown in place where the address space allows,
+   else moved (mremap) to a fresh range aligned to `alignment`. Nothing is copied and the pages
+   already there stay resident. NULL (the mapping untouched) if the OS cannot. */
+void* _mi_os_remap(void* base, size_t old_size, size_t new_size, size_t alignment,
+                   mi_memid_t* memid) {
+  new_size = _mi_align_up(new_size, _mi_os_page_size());
+  void* p = NULL;
+  if (new_size <= old_size) {
+    if (new_size < old_size) mi_os_unmap((uint8_t*)base + new_size, old_size - new_size);
+    p = base;
+  } else if (_mi_prim_remap(base, old_size, new_size, NULL) == 0) {
+    mi_stat_increase(reserved, new_size - old_size);
+    p = base;
+  } else {
+    mi_memid_t fresh;
+    void* target = _mi_os_alloc_aligned(new_size, alignment, &fresh);
+    if (target == NULL) return NULL;
+    if (_mi_prim_remap(base, old_size, new_size, target) != 0) {
+      mi_os_unmap(target, new_size);
+      return NULL;
+    }
+    mi_stat_decrease(reserved, old_size);  // (the old range is gone, the target counted)
+    p = target;
+  }
+  *memid = (mi_memid_t){.kind = MI_MEM_OS,
+                        .base = p,
+                        .size = new_size,
+                        .initially_zero = false,
+                        .initially_committed = true};
+  return p;
+}
+
 /* ---------------------------------------------------------------------------------------------
-   A short-lived cache of freed huge mappings. A program that allocates, touches and frees blocks
-   larger than the largest size class in a loop would otherwise map, fault in and unmap every
-   page each time. A freed huge mapping (up to 64 MiB, 128 MiB in all) is kept, not purged, for
-   purge_delay x arena_purge_mult ms (100 ms by default); a huge allocation that fits takes it
-   (the tail beyond the request is unmapped), and expired entries are unmapped by the next
-   allocator activity or the background purger. Memory freed and reused within the delay is thus
-   never given back and faulted in again; memory not reused goes back within the delay.
-   purge_delay 0 turns the cache off; -1 keeps entries until they are reused or crowded out.
+   The cache of freed huge mappings, a source of the memory-return engine (purge.c). A program that
+   allocates, touches and frees blocks larger than the largest size class would otherwise map,
+   fault in and unmap every page each time. A freed huge mapping is kept (resident) and stamped;
+   a huge allocation takes the tightest entry that holds it (its tail unmapped when more than a
+   quarter is spare) or else grows the largest smaller one with mremap, so only the difference
+   is faulted in. The engine unmaps entries as its decay curve says; purge_delay 0 turns the
+   cache off, -1 keeps entries until they are reused or crowded out (16 entries, 1 GiB).
 --------------------------------------------------------------------------------------------- */
-#define MI_HUGE_CACHE_SLOTS 8
-#define MI_HUGE_CACHE_ENTRY (64 * 1024 * 1024)
-#define MI_HUGE_CACHE_TOTAL (128 * 1024 * 1024)
+#define MI_HUGE_CACHE_SLOTS 16
+#define MI_HUGE_CACHE_TOTAL ((size_t)1 << 30)
 
 typedef struct mi_huge_cached_s {
   void* base;
   size_t size;
-  long long expire;
+  uint32_t since;  // _mi_purge_clock() when it was freed
 } mi_huge_cached_t;
 
 static pthread_mutex_t mi_huge_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static mi_huge_cached_t mi_huge_cache[MI_HUGE_CACHE_SLOTS];
 static size_t mi_huge_cache_bytes;
 static _Atomic(size_t) mi_huge_cache_count;
-
-static long long mi_huge_cache_delay(void) {
-  return mi_option_get(mi_option_purge_delay) *
-         mi_option_get_clamp(mi_option_arena_purge_mult, 1, 1000);
-}
 
 // Take an entry out of the cache (lock held); unmap it unless `keep`.
 static void mi_huge_cache_drop_locked(mi_huge_cached_t* e, bool keep) {
@@ -187,89 +213,106 @@ static void mi_huge_cache_drop_locked(mi_huge_cached_t* e, bool keep) {
   mi_atomic_sub_relaxed(&mi_huge_cache_count, 1);
 }
 
+// A cached mapping for `size` bytes aligned to `alignment`: the tightest that holds it, else the
+// largest smaller one (to grow). NULL if none; *found_size its size.
+static void* mi_huge_cache_take(size_t size, size_t alignment, size_t* found_size) {
+  if (mi_atomic_load_relaxed(&mi_huge_cache_count) == 0) return NULL;
+  mi_lock(&mi_huge_cache_lock);
+  mi_huge_cached_t* fit = NULL;
+  mi_huge_cached_t* grow = NULL;
+  for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
+    mi_huge_cached_t* e = &mi_huge_cache[i];
+    if (e->base == NULL || ((uintptr_t)e->base % alignment) != 0) continue;
+    if (e->size >= size) {
+      if (fit == NULL || e->size < fit->size) fit = e;
+    } else if (grow == NULL || e->size > grow->size) {
+      grow = e;
+    }
+  }
+  mi_huge_cached_t* best = (fit != NULL ? fit : grow);
+  void* found = NULL;
+  if (best != NULL) {
+    found = best->base;
+    *found_size = best->size;
+    mi_huge_cache_drop_locked(best, true);
+  }
+  mi_unlock(&mi_huge_cache_lock);
+  return found;
+}
+
 // A mapping of at least `size` bytes whose start is a multiple of `alignment`, from the cache.
 void* _mi_os_alloc_huge(size_t size, size_t alignment, mi_memid_t* memid) {
   size = _mi_align_up(size, _mi_os_page_size());
-  if (mi_atomic_load_relaxed(&mi_huge_cache_count) > 0) {
-    void* found = NULL;
-    size_t found_size = 0;
-    mi_lock(&mi_huge_cache_lock);
-    mi_huge_cached_t* best = NULL;
-    for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
-      mi_huge_cached_t* e = &mi_huge_cache[i];
-      if (e->base == NULL || e->size < size || ((uintptr_t)e->base % alignment) != 0) continue;
-      if (best == NULL || e->size < best->size) best = e;  // the tightest fit
-    }
-    if (best != NULL) {
-      found = best->base;
-      found_size = best->size;
-      mi_huge_cache_drop_locked(best, true);
-    }
-    mi_unlock(&mi_huge_cache_lock);
-    if (found != NULL) {
-      if (found_size > size) mi_os_unmap((uint8_t*)found + size, found_size - size);
-      *memid = (mi_memid_t){.kind = MI_MEM_OS,
-                            .base = found,
-                            .size = size,
-                            .initially_zero = false,
-                            .initially_committed = true};
-      return found;
-    }
+  size_t found_size = 0;
+  void* found = mi_huge_cache_take(size, alignment, &found_size);
+  if (found != NULL) {
+    // keep a spare tail of up to a quarter (a later, larger block or a realloc uses it)
+    const size_t want = (found_size < size || found_size > size + size / 4 ? size : found_size);
+    void* p = _mi_os_remap(found, found_size, want, alignment, memid);
+    if (p != NULL) return p;
+    mi_os_unmap(found, found_size);
   }
   return _mi_os_alloc_aligned(size, alignment, memid);
 }
 
-// Unmap the entries whose delay has passed (all of them when forced). Lock held.
-static void mi_huge_cache_expire_locked(long long now, bool force) {
-  for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
-    mi_huge_cached_t* e = &mi_huge_cache[i];
-    if (e->base == NULL || !(force || (e->expire >= 0 && now >= e->expire))) continue;
-    mi_huge_cache_drop_locked(e, false);
-  }
-}
-
 void _mi_os_free_huge(mi_memid_t memid) {
   if (memid.kind != MI_MEM_OS) return;
-  const long long delay = mi_huge_cache_delay();
-  if (delay == 0 || memid.size > MI_HUGE_CACHE_ENTRY) {
+  if (_mi_purge_decay_ms() == 0 || memid.size > MI_HUGE_CACHE_TOTAL) {
     mi_os_unmap(memid.base, memid.size);
     return;
   }
-  const long long now = _mi_prim_clock_now();
+  const uint32_t now = _mi_purge_clock();
   mi_lock(&mi_huge_cache_lock);
-  mi_huge_cache_expire_locked(now, false);
-  // Room: evict the oldest entries until this one fits the total.
-  while (mi_huge_cache_bytes + memid.size > MI_HUGE_CACHE_TOTAL) {
+  // Room: evict the oldest entries until this one fits.
+  for (;;) {
     mi_huge_cached_t* oldest = NULL;
+    mi_huge_cached_t* free_slot = NULL;
     for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
       mi_huge_cached_t* e = &mi_huge_cache[i];
-      if (e->base != NULL && (oldest == NULL || e->expire < oldest->expire)) oldest = e;
+      if (e->base == NULL) {
+        if (free_slot == NULL) free_slot = e;
+      } else if (oldest == NULL || (int32_t)(now - e->since) > (int32_t)(now - oldest->since)) {
+        oldest = e;
+      }
+    }
+    if (free_slot != NULL && mi_huge_cache_bytes + memid.size <= MI_HUGE_CACHE_TOTAL) {
+      *free_slot = (mi_huge_cached_t){.base = memid.base, .size = memid.size, .since = now};
+      mi_huge_cache_bytes += memid.size;
+      mi_track_mem_undefined(memid.base, memid.size);  // (checkers: no block lives here now)
+      mi_atomic_add_relaxed(&mi_huge_cache_count, 1);
+      mi_stat_increase(committed, memid.size);  // kept unpurged
+      memid.base = NULL;
+      break;
     }
     if (oldest == NULL) break;
     mi_huge_cache_drop_locked(oldest, false);
   }
-  mi_huge_cached_t* slot = NULL;
-  for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS && slot == NULL; i++) {
-    if (mi_huge_cache[i].base == NULL) slot = &mi_huge_cache[i];
-  }
-  if (slot != NULL && mi_huge_cache_bytes + memid.size <= MI_HUGE_CACHE_TOTAL) {
-    *slot = (mi_huge_cached_t){
-        .base = memid.base, .size = memid.size, .expire = (delay < 0 ? -1 : now + delay)};
-    mi_huge_cache_bytes += memid.size;
-    mi_track_mem_undefined(memid.base, memid.size);  // (checkers: no block lives here now)
-    mi_atomic_add_relaxed(&mi_huge_cache_count, 1);
-    mi_stat_increase(committed, memid.size);  // kept unpurged
-    memid.base = NULL;
-  }
   mi_unlock(&mi_huge_cache_lock);
   if (memid.base != NULL) mi_os_unmap(memid.base, memid.size);
+  else _mi_purge_report();
 }
 
-void _mi_os_huge_cache_purge(bool force) {
+// A pass of the engine: unmap the entries that are due.
+void _mi_os_huge_cache_apply(mi_purge_pass_t* pass) {
   if (mi_atomic_load_relaxed(&mi_huge_cache_count) == 0) return;
-  const long long now = _mi_prim_clock_now();
   mi_lock(&mi_huge_cache_lock);
-  mi_huge_cache_expire_locked(now, force);
+  for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
+    mi_huge_cached_t* e = &mi_huge_cache[i];
+    if (e->base == NULL) continue;
+    if (_mi_purge_due(pass, e->since, (uintptr_t)e->base, e->size)) {
+      mi_huge_cache_drop_locked(e, false);
+    }
+  }
+  mi_unlock(&mi_huge_cache_lock);
+}
+
+
+// MIMALLOC_DESTROY_ON_EXIT: unmap every entry.
+void _mi_os_huge_cache_drop_all(void) {
+  mi_lock(&mi_huge_cache_lock);
+  for (size_t i = 0; i < MI_HUGE_CACHE_SLOTS; i++) {
+    if (mi_huge_cache[i].base != NULL) mi_huge_cache_drop_locked(&mi_huge_cache[i], false);
+  }
   mi_unlock(&mi_huge_cache_lock);
 }
 

@@ -9,7 +9,6 @@
 #define MI_RETIRE_CYCLES_SMALL  16    // slow-path sweeps an empty small page survives
 #define MI_RETIRE_CYCLES_LARGE  3
 #define MI_TICK_INTERVAL_MS 5   // periodic work of the slow path at most this often
-#define MI_TICK_VISITS      16  // abandoned segments visited per tick, at most
 #define MI_TICK_CHECK_CALLS 32  // slow-path calls per look at the clock
 #define MI_TICK_CHECK_FREES 16  // free-path events (tick_events) per look at the clock
 #define MI_BIN_SMALL_OBJ_MAX    (MI_BIN_SMALL_STEPS + 8 * (13 - 7))  // bin of the 8 KiB class
@@ -289,7 +288,7 @@ static bool mi_page_queue_has_retired(const mi_page_queue_t* pq, const mi_page_t
 static mi_decl_noinline void mi_page_retire_slow(mi_heap_t* heap, mi_page_t* page) {
   if (mi_page_is_in_full(page)) _mi_page_unfull(page);
   mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
-  if (!page->is_huge && pq->first == page && pq->last == page) {
+  if (page->bin <= MI_BIN_SMALL_OBJ_MAX && pq->first == page && pq->last == page) {
     mi_page_retire_keep(heap, page, page->bin);
   } else if (!page->is_huge && page->reserved == 1 && page->block_size <= MI_RETIRE_SINGLE_MAX &&
              !mi_page_queue_has_retired(pq, page)) {
@@ -305,7 +304,9 @@ void _mi_page_retire(mi_page_t* page) {
   mi_heap_t* heap = mi_page_heap(page);
   const size_t bin = page->bin;  // MI_BIN_HUGE for huge pages, which never stay
   const mi_page_queue_t* pq = &heap->pages[bin];
-  if (mi_likely(pq->first == page && pq->last == page && bin != MI_BIN_HUGE)) {
+  // Only small pages stay (64 KiB each, so a thread that goes idle holds a few MiB at most: what
+  // a retired page holds, the memory-return engine cannot take back while its owner idles).
+  if (mi_likely(pq->first == page && pq->last == page && bin <= MI_BIN_SMALL_OBJ_MAX)) {
     mi_page_retire_keep(heap, page, bin);  // not in the full queue: it is first in its own
     return;
   }
@@ -465,23 +466,18 @@ static mi_page_t* mi_find_page(mi_heap_t* heap, size_t size, size_t huge_alignme
 }
 
 /* Periodic work, on the slow path of any thread that allocates (time-based, so that a thread that
-   allocates little still does it): purge this thread's free slices and the process's freed arena
-   blocks whose delay has passed, and visit a few abandoned segments, which returns exited
-   threads' memory as it empties (adoption happens only when a thread needs a segment). */
+   allocates little still does it): flush the statistics, and the memory-return engine's tick
+   (purge.c: starts its helper thread, or runs a pass when there is none). */
 static mi_decl_noinline void mi_heap_tick(mi_heap_t* heap, long long now) {
   heap->tld->tick_next = now + MI_TICK_INTERVAL_MS;
-  _mi_segments_purger_start();
   _mi_stats_flush(heap->tld);
-  size_t visits = _mi_segment_abandoned_count();
-  if (visits > MI_TICK_VISITS) visits = MI_TICK_VISITS;
-  while (visits-- > 0) _mi_segment_try_free_abandoned();
-  _mi_segments_try_purge(&heap->tld->segments, false);
-  _mi_arenas_try_purge(false);
+  _mi_purge_tick(now);
 }
 
 // An event on a free path (a page freed, a block freed into an abandoned segment): look at the
 // clock now and then, so that a thread that frees much and allocates little still ticks.
 static void mi_heap_tick_event(mi_heap_t* heap) {
+  mi_purge_safe_point();  // memory to return: the helper thread may start
   if ((++heap->tld->tick_events % MI_TICK_CHECK_FREES) != 0) return;
   const long long now = _mi_prim_clock_now();
   if (now >= heap->tld->tick_next) mi_heap_tick(heap, now);
@@ -490,6 +486,7 @@ static void mi_heap_tick_event(mi_heap_t* heap) {
 // A thread that frees into abandoned segments ticks too, so that memory of exited threads is
 // returned while the thread frees it, even if it hardly allocates.
 void _mi_heap_abandoned_free_tick(void) {
+  _mi_purge_poke();  // (a pass visits abandoned segments)
   mi_heap_t* heap = mi_prim_get_default_heap();
   if (!mi_heap_is_initialized(heap)) return;
   mi_heap_tick_event(heap);
@@ -498,6 +495,7 @@ void _mi_heap_abandoned_free_tick(void) {
 // The slow path's bookkeeping: statistics, callbacks, delayed frees, periodic work.
 static mi_decl_always_inline void mi_malloc_generic_prologue(mi_heap_t* heap) {
   heap->tld->heartbeat++;  // (also the count of slow-path calls in the statistics)
+  mi_purge_safe_point();
   if (mi_unlikely(mi_atomic_load_relaxed(&_mi_deferred_fun) != NULL)) _mi_deferred_free(heap, false);
   if (mi_atomic_load_relaxed(&heap->thread_delayed_free) != NULL) {
     _mi_heap_delayed_free_partial(heap);

@@ -16,6 +16,19 @@ static size_t mi_segment_map_index(const mi_segment_t* segment) {
   return (uintptr_t)segment >> MI_SEGMENT_SHIFT;
 }
 
+// The words of the map that ever had a bit set: [lo, hi) (only grows).
+static _Atomic(size_t) mi_segment_map_lo = MI_SEGMENT_MAP_BITS / 64;
+static _Atomic(size_t) mi_segment_map_hi;
+
+static void mi_segment_map_span_add(size_t w) {
+  size_t lo = mi_atomic_load_relaxed(&mi_segment_map_lo);
+  while (w < lo && !mi_atomic_cas_weak_acq_rel(&mi_segment_map_lo, &lo, w)) {
+  }
+  size_t hi = mi_atomic_load_relaxed(&mi_segment_map_hi);
+  while (w + 1 > hi && !mi_atomic_cas_weak_acq_rel(&mi_segment_map_hi, &hi, w + 1)) {
+  }
+}
+
 // False when the segment lies where the map cannot describe it: at or above 2^47, or in the
 // last frame below it, which lookups of NULL reach.
 bool _mi_segment_map_allocated_at(const mi_segment_t* segment) {
@@ -24,6 +37,7 @@ bool _mi_segment_map_allocated_at(const mi_segment_t* segment) {
     _mi_warning_message("segment %p lies outside the usable address space", (void*)segment);
     return false;
   }
+  mi_segment_map_span_add(index / 64);
   mi_atomic_or_acq_rel(&_mi_segment_map[index / 64], (uint64_t)1 << (index % 64));
   mi_atomic_store_release(&_mi_segment_map_live[index], 1);  // (the header is complete)
   return true;
@@ -104,9 +118,11 @@ void _mi_segment_map_fork_lock(bool lock) {
   else mi_unlock(&mi_displaced_lock);
 }
 
-// Call `visit` for every live segment (used in a fork child, where no other thread runs).
+// Call `visit` for every live segment (a fork child; purge passes, under their map lock). Only
+// the words that ever had a bit set are read (the map is 512 KiB).
 void _mi_segment_map_visit(void (*visit)(mi_segment_t* segment, void* arg), void* arg) {
-  for (size_t w = 0; w < MI_SEGMENT_MAP_BITS / 64; w++) {
+  const size_t hi = mi_atomic_load_acquire(&mi_segment_map_hi);
+  for (size_t w = mi_atomic_load_acquire(&mi_segment_map_lo); w < hi; w++) {
     uint64_t bits = mi_atomic_load_acquire(&_mi_segment_map[w]);  // headers are complete
     while (bits != 0) {
       const size_t bit = (size_t)__builtin_ctzll(bits);

@@ -2,8 +2,10 @@
  * Pages are carved from runs of free slices ("spans") kept in the owner's span queues; freed
  * pages coalesce with free neighbours; an empty segment goes back to its arena. Huge blocks get a
  * segment of their own, placed so that the block meets any requested alignment. Segments of an
- * exited thread are abandoned to a global list and adopted by threads that need memory.
- * Calls: arena, OS, segment map. Other threads only read `thread_id` and the abandoned list. */
+ * exited thread are abandoned to a global list and adopted by threads that need memory. Free
+ * dirty slices are pending memory of the memory-return engine (purge.c), which purges them.
+ * Calls: arena, OS, segment map, purge. Other threads read `thread_id` and the abandoned list;
+ * purge passes of any thread read and purge the pending slices under the segment's mask lock. */
 #include <pthread.h>
 
 #include "internal/internal.h"
@@ -62,25 +64,12 @@ static size_t mi_slice_mask_find(const mi_slice_mask_t* mask, size_t from, bool 
 }
 
 /* ---------------------------------------------------------------------------------------------
-   Purging free slices. A free span's dirty slices are purged (their pages given back to the OS)
-   once they stayed free for purge_delay ms; carving them again first cancels it. Owner only.
+   Pending memory. A free span's dirty slices are pending: each is stamped with the time it became
+   free and reported to the engine (purge.c), which purges them when its policy says; carving
+   them again first takes them back. The owner changes the masks under the segment's mask lock,
+   since a pass of another thread (the helper) purges owned segments too.
 --------------------------------------------------------------------------------------------- */
-static void mi_segment_purge_list_remove(mi_segment_t* segment, mi_segments_tld_t* tld) {
-  if (!segment->in_purge_list) return;
-  mi_segment_t** link = &tld->purge_first;
-  while (*link != NULL && *link != segment) link = &(*link)->purge_next;
-  if (*link == segment) *link = segment->purge_next;
-  segment->purge_next = NULL;
-  segment->in_purge_list = false;
-}
-
-/* With the background purger on, another thread may purge a segment's marked slices, so every
-   change to the dirty and purge masks (and purge_expire) happens under the segment's mask lock.
-   Without it the owner alone touches them and the lock costs nothing. */
-static bool mi_purge_background;  // set once at process init
-
 static void mi_segment_mask_lock(mi_segment_t* segment) {
-  if (!mi_purge_background) return;
   size_t spins = 0;
   while (atomic_exchange_explicit(&segment->mask_lock, 1, memory_order_acquire) != 0) {
     if (++spins >= 64) _mi_prim_thread_yield();  // the holder may be inside a purge syscall
@@ -89,190 +78,117 @@ static void mi_segment_mask_lock(mi_segment_t* segment) {
 }
 
 static void mi_segment_mask_unlock(mi_segment_t* segment) {
-  if (!mi_purge_background) return;
   atomic_store_explicit(&segment->mask_lock, 0, memory_order_release);
   mi_locks_leave();
 }
 
-// Purge the marked slices now, a run of consecutive slices at a time (mask lock held).
-static void mi_segment_purge_now(mi_segment_t* segment) {
+// Clear [idx, idx+count) from the pending slices (mask lock held).
+static void mi_segment_pending_clear(mi_segment_t* segment, size_t idx, size_t count) {
+  const size_t n = mi_slice_mask_set(&segment->purge_mask, idx, count, false);
+  if (n > 0) mi_atomic_sub_relaxed(&segment->purge_count, (uint32_t)n);
+}
+
+// Purge [idx, idx+count), pending slices all (mask lock held). Returns the bytes purged.
+static size_t mi_segment_purge_range(mi_segment_t* segment, size_t idx, size_t count) {
+  const size_t bytes = count * MI_SLICE_SIZE;
+  if (_mi_os_purge((uint8_t*)segment + idx * MI_SLICE_SIZE, bytes)) {
+    mi_slice_mask_set(&segment->dirty_mask, idx, count, false);  // reads as zero again
+  }
+  mi_stat_decrease(committed, bytes);  // (pending slices are dirty; MADV_FREE: may be reclaimed)
+  mi_segment_pending_clear(segment, idx, count);
+  return bytes;
+}
+
+// Purge every pending slice now (mask lock held).
+static void mi_segment_purge_all(mi_segment_t* segment) {
   size_t i = mi_slice_mask_find(&segment->purge_mask, 0, true);
   while (i < MI_SLICES_PER_SEGMENT) {
     const size_t end = mi_slice_mask_find(&segment->purge_mask, i, false);
-    if (_mi_os_purge((uint8_t*)segment + i * MI_SLICE_SIZE, (end - i) * MI_SLICE_SIZE)) {
-      mi_slice_mask_set(&segment->dirty_mask, i, end - i, false);  // reads as zero again
-      mi_stat_decrease(committed, (end - i) * MI_SLICE_SIZE);      // (pending slices are dirty)
-    }
+    mi_segment_purge_range(segment, i, end - i);
     i = mi_slice_mask_find(&segment->purge_mask, end, true);
   }
-  memset(&segment->purge_mask, 0, sizeof(segment->purge_mask));
 }
 
-static bool mi_segment_purge_if_due(mi_segment_t* segment, long long now, bool force);
-
-/* Shrink detection. The delay keeps memory that is freed and soon carved again; a thread that
-   frees far more than it carves is shrinking (a cache flushed, a data set dropped), and waiting
-   would leave the tail of that burst unpurged until the thread happens to do periodic work again
-   (an idle server may not for minutes). So within a window of MI_SHRINK_WINDOW_MS, once the
-   dirty slices a thread freed exceed what it carved recently (this window, plus the windows
-   before with weights 1/2, 1/4, ...) by MI_SHRINK_SLACK, in at least MI_SHRINK_FREES pages, its
-   pending purges are done at once, and the rest of the window's frees are purged as they come.
-   A thread that allocates while it frees (churn, also of blocks of very different sizes: one
-   large free is not a burst) or that frees slowly does not trip it. Windows move on page frees
-   and carves (the owner's slow paths), which read the clock. */
-#define MI_SHRINK_WINDOW_MS 5
-#define MI_SHRINK_SLACK     64  // slices: 4 MiB
-#define MI_SHRINK_FREES     16
-
-static void mi_segments_window_update(mi_segments_tld_t* tld) {
-  const long long now = _mi_prim_clock_now();
-  const long long elapsed = now - tld->window_start;
-  if (elapsed < MI_SHRINK_WINDOW_MS) return;
-  const long long windows = elapsed / MI_SHRINK_WINDOW_MS;  // >= 1; older carving counts less
-  const size_t recent = tld->carved_recent / 2 + tld->window_carved;
-  tld->carved_recent = (windows > 63 ? 0 : recent >> (windows - 1));
-  tld->window_carved = tld->window_freed = tld->window_frees = 0;
-  tld->window_start = now;
-  tld->shrinking = false;
-}
-
-// The owner carved a page of `slices` slices.
-static void mi_segments_track_carve(size_t slices, mi_segments_tld_t* tld) {
-  mi_segments_window_update(tld);
-  tld->window_carved += slices;
-}
-
-// The owner freed a page of `slices` slices of `segment` (it was scheduled for purging).
-static void mi_segments_track_free(mi_segment_t* segment, size_t slices, mi_segments_tld_t* tld) {
-  if (mi_option_get(mi_option_purge_delay) <= 0) return;
-  mi_segments_window_update(tld);
-  tld->window_freed += slices;
-  tld->window_frees++;
-  if (tld->shrinking) {
-    mi_segment_purge_if_due(segment, 0, true);
-  } else if (tld->window_freed > tld->window_carved + tld->carved_recent + MI_SHRINK_SLACK &&
-             tld->window_frees >= MI_SHRINK_FREES) {
-    tld->shrinking = true;
-    _mi_segments_try_purge(tld, true);
-  }
-}
-
-// [idx, idx+count) became free: schedule its dirty slices for purging. An owned segment joins its
-// owner's purge list; an abandoned one (tld NULL) keeps the deadline for the next visit.
-static void mi_segment_schedule_purge(mi_segment_t* segment, size_t idx, size_t count,
-                                      mi_segments_tld_t* tld) {
-  const long delay = mi_option_get(mi_option_purge_delay);
-  if (delay < 0 || count == 0 || segment->kind != MI_SEGMENT_NORMAL || segment->memid.no_purge) {
+// [idx, idx+count) became free: its dirty slices become pending (purged at once with delay 0).
+static void mi_segment_schedule_purge(mi_segment_t* segment, size_t idx, size_t count) {
+  const long long decay = _mi_purge_decay_ms();
+  if (decay < 0 || count == 0 || segment->kind != MI_SEGMENT_NORMAL || segment->memid.no_purge) {
     return;
   }
+  const uint32_t now = _mi_purge_clock();
+  size_t added = 0;
   mi_segment_mask_lock(segment);
-  const bool was_pending = mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT);
-  bool any = false;  // the range's dirty slices become pending
+  const bool was_pending = (mi_atomic_load_relaxed(&segment->purge_count) > 0);
   for (size_t w = idx / 64; w <= (idx + count - 1) / 64; w++) {
-    const uint64_t bits = segment->dirty_mask.bits[w] & mi_slice_mask_bits(w, idx, count);
+    uint64_t bits = segment->dirty_mask.bits[w] & ~segment->purge_mask.bits[w] &
+                    mi_slice_mask_bits(w, idx, count);
     segment->purge_mask.bits[w] |= bits;
-    any = any || bits != 0;
+    added += (size_t)__builtin_popcountll(bits);
+    while (bits != 0) {  // (slices pending already keep their stamp)
+      segment->purge_since[w * 64 + (size_t)__builtin_ctzll(bits)] = now;
+      bits &= bits - 1;
+    }
   }
-  if (any && delay == 0) mi_segment_purge_now(segment);
-  // The delay runs from the moment the segment got its first pending slice.
-  else if (any && !was_pending)
-    segment->purge_expire = _mi_prim_clock_now() + delay;
+  if (added > 0) mi_atomic_add_relaxed(&segment->purge_count, (uint32_t)added);
+  if (added > 0 && decay == 0) mi_segment_purge_all(segment);
   mi_segment_mask_unlock(segment);
-  if (!any || delay == 0 || tld == NULL) return;
-  if (!segment->in_purge_list) {
-    segment->purge_next = tld->purge_first;
-    tld->purge_first = segment;
-    segment->in_purge_list = true;
-  }
+  if (added > 0 && decay > 0 && !was_pending) _mi_purge_report();
 }
 
-// Purge the segment's pending slices if their delay has passed (or when forced). True if done
-// (or nothing was pending).
-static bool mi_segment_purge_if_due(mi_segment_t* segment, long long now, bool force) {
+// A huge block freed by another thread while its owner idles: its pages (but the first and the
+// last, which hold the free-list link and the secure canary) go back; the owner unmaps the rest
+// when it collects the free (mask lock held).
+static size_t mi_segment_huge_purge(mi_segment_t* segment) {
+  const size_t psize = _mi_os_page_size();
+  const mi_page_t* page = &segment->slices[0];
+  const uintptr_t start = _mi_align_up((uintptr_t)page->page_start + psize, psize);
+  const uintptr_t end = ((uintptr_t)page->page_start + page->block_size - psize) & ~(psize - 1);
+  if (end <= start) return 0;
+  _mi_os_purge((void*)start, end - start);
+  mi_stat_decrease(committed, end - start);
+  segment->huge_purged = end - start;
+  return end - start;
+}
+
+// A pass of the engine: purge the pending slices that are due, in runs.
+void _mi_segment_purge_apply(mi_segment_t* segment, mi_purge_pass_t* pass) {
+  if (segment->kind == MI_SEGMENT_HUGE) {
+    const uint32_t since = mi_atomic_load_relaxed(&segment->huge_free_since);
+    if (since == 0) return;
+    mi_segment_mask_lock(segment);
+    if (segment->huge_purged == 0 &&
+        _mi_purge_due(pass, since, (uintptr_t)segment, segment->slices[0].block_size)) {
+      mi_segment_huge_purge(segment);
+    }
+    mi_segment_mask_unlock(segment);
+    return;
+  }
+  if (mi_atomic_load_relaxed(&segment->purge_count) == 0) return;
   mi_segment_mask_lock(segment);
-  const bool due = (force || now >= segment->purge_expire);
-  if (due && mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT)) {
-    mi_segment_purge_now(segment);
-  }
-  mi_segment_mask_unlock(segment);
-  return due;
-}
-
-/* ---------------------------------------------------------------------------------------------
-   The background purger (MIMALLOC_PURGE_BACKGROUND=1): one thread, started by the first tick,
-   that every purge_delay ms (10 ms .. 1 s) purges what is due in every segment (owned ones too:
-   their owners may have gone idle), visits abandoned segments and purges freed arena blocks, so
-   a process that stops calling the allocator still returns memory. It never allocates. A pass
-   holds mi_purger_lock, which a segment also takes to leave the segment map, so every segment
-   the pass looks at stays mapped meanwhile; the pass as a whole runs under mi_purger_pass_lock.
---------------------------------------------------------------------------------------------- */
-static pthread_mutex_t mi_purger_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic(int) mi_purger_state;  // 0: no thread, 1: started
-// Held for a whole pass (taken first, before any other lock): MIMALLOC_DESTROY_ON_EXIT waits for
-// the pass under way and stops the thread before it unmaps what a pass would touch.
-static pthread_mutex_t mi_purger_pass_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool mi_purger_stopped;  // (under mi_purger_pass_lock)
-
-void _mi_segments_init(void) {
-  mi_purge_background = mi_option_is_enabled(mi_option_purge_background);
-}
-
-static void mi_segment_purge_visit(mi_segment_t* segment, void* arg) {
-  if (segment->kind != MI_SEGMENT_NORMAL) return;
-  mi_segment_purge_if_due(segment, *(const long long*)arg, false);
-}
-
-static void* mi_purger_main(void* arg) {
-  (void)arg;
-  for (;;) {
-    const long delay = mi_option_get(mi_option_purge_delay);
-    const long interval = (delay < 10 ? 10 : (delay > 1000 ? 1000 : delay));
-    _mi_prim_sleep_ms(interval);
-    if (delay < 0) continue;  // purging is off (the option may change at run time)
-    mi_lock(&mi_purger_pass_lock);
-    if (mi_purger_stopped) {
-      mi_unlock(&mi_purger_pass_lock);
-      return NULL;
-    }
-    const long long now = _mi_prim_clock_now();
-    mi_lock(&mi_purger_lock);
-    _mi_segment_map_visit(&mi_segment_purge_visit, (void*)&now);
-    mi_unlock(&mi_purger_lock);
-    size_t visits = _mi_segment_abandoned_count();
-    if (visits > 16) visits = 16;
-    while (visits-- > 0) _mi_segment_try_free_abandoned();
-    _mi_arenas_try_purge(false);
-    mi_unlock(&mi_purger_pass_lock);
-  }
-  return NULL;
-}
-
-// Called by every tick: starts the purger thread once (again in a fork child).
-void _mi_segments_purger_start(void) {
-  if (!mi_purge_background || mi_atomic_load_relaxed(&mi_purger_state) != 0) return;
-  int expected = 0;
-  if (!atomic_compare_exchange_strong(&mi_purger_state, &expected, 1)) return;
-  if (!_mi_prim_thread_start_background(&mi_purger_main)) {
-    _mi_warning_message("unable to start the background purger thread");
-  } else {
-    _mi_verbose_message("background purger started");
-  }
-}
-
-// Purge the segments whose delay has passed (all pending ones when forced).
-void _mi_segments_try_purge(mi_segments_tld_t* tld, bool force) {
-  if (tld->purge_first == NULL) return;
-  const long long now = _mi_prim_clock_now();
-  mi_segment_t** link = &tld->purge_first;
-  while (*link != NULL) {
-    mi_segment_t* segment = *link;
-    if (mi_segment_purge_if_due(segment, now, force)) {
-      *link = segment->purge_next;
-      segment->purge_next = NULL;
-      segment->in_purge_list = false;
+  size_t run = 0, run_start = 0;  // consecutive slices taken
+  size_t i = mi_slice_mask_find(&segment->purge_mask, 0, true);
+  while (i < MI_SLICES_PER_SEGMENT) {
+    const bool take = _mi_purge_due(pass, segment->purge_since[i], (uintptr_t)segment, MI_SLICE_SIZE);
+    if (take && run > 0 && run_start + run == i) {
+      run++;
     } else {
-      link = &segment->purge_next;
+      if (run > 0) mi_segment_purge_range(segment, run_start, run);
+      run = (take ? 1 : 0);
+      run_start = i;
     }
+    i = mi_slice_mask_find(&segment->purge_mask, i + 1, true);
+  }
+  if (run > 0) mi_segment_purge_range(segment, run_start, run);
+  mi_segment_mask_unlock(segment);
+}
+
+// A huge block is being freed by a thread that does not own it (before its push: after the push
+// the owner may release the segment). Its memory is pending from now on.
+void _mi_segment_huge_free_remote(mi_segment_t* segment) {
+  if (_mi_purge_decay_ms() < 0 || segment->memid.no_purge) return;
+  uint32_t none = 0;
+  if (atomic_compare_exchange_strong(&segment->huge_free_since, &none, _mi_purge_clock())) {
+    _mi_purge_report();
   }
 }
 
@@ -338,7 +254,7 @@ static void mi_segment_span_free(mi_segment_t* segment, size_t idx, size_t count
   } else {
     first->next = first->prev = NULL;
   }
-  mi_segment_schedule_purge(segment, idx, count, tld);
+  mi_segment_schedule_purge(segment, idx, count);
 }
 
 static void mi_segment_span_remove_from_queue(mi_page_t* slice, mi_segments_tld_t* tld) {
@@ -398,7 +314,7 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
   mi_segment_mask_lock(segment);
   page->is_zero_init =
       segment->memid.initially_zero && !mi_slice_mask_any(&segment->dirty_mask, idx, count);
-  mi_slice_mask_set(&segment->purge_mask, idx, count, false);  // reused before its purge
+  mi_segment_pending_clear(segment, idx, count);  // reused before its purge
   mi_segment_mark_dirty(segment, idx, count);
   mi_segment_mask_unlock(segment);
   segment->used++;
@@ -424,7 +340,6 @@ static mi_page_t* mi_segments_page_find_and_allocate(size_t slice_count, mi_aren
         mi_segment_span_free(segment, idx + slice_count, available - slice_count, tld);
       }
       mi_page_t* page = mi_segment_span_allocate(segment, idx, slice_count);
-      mi_segments_track_carve(slice_count, tld);
       mi_assert_expensive(_mi_segment_is_valid(segment));
       return page;
     }
@@ -615,11 +530,10 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
       mi_segment_span_remove_from_queue(slice, tld);
     }
   }
-  if (tld != NULL) mi_segment_purge_list_remove(segment, tld);
-  // Out of the map before its memory goes: the background purger looks at mapped segments only.
-  if (mi_purge_background) mi_lock(&mi_purger_lock);
+  // Out of the map before its memory goes: purge passes look at mapped segments only.
+  _mi_purge_map_lock(true);
   _mi_segment_map_freed_at(segment);
-  if (mi_purge_background) mi_unlock(&mi_purger_lock);
+  _mi_purge_map_lock(false);
   if (segment->displaced_block != NULL)
     _mi_segment_map_unregister_displaced(segment->displaced_block);
   mi_atomic_store_release(&segment->thread_id, 0);
@@ -627,9 +541,13 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
   mi_stat_decrease(segments, 1);
   if (segment->kind == MI_SEGMENT_HUGE) {
     mi_stat_decrease(malloc_huge, segment->slices[0].block_size);
-    mi_stat_decrease(committed, segment->memid.size);
+    mi_stat_decrease(committed, segment->memid.size - segment->huge_purged);
     mi_segment_protect_guards(segment, false);
-    mi_segment_huge_unmap(segment->memid);
+    if (segment->huge_purged > 0 && segment->memid.kind == MI_MEM_OS) {
+      _mi_os_free(segment->memid.base, segment->memid.size, segment->memid);  // not worth caching
+    } else {
+      mi_segment_huge_unmap(segment->memid);
+    }
   } else {
     // the arena counts the block as committed while it is free and dirty
     mi_stat_decrease(committed, mi_slice_mask_count(&segment->dirty_mask) * MI_SLICE_SIZE);
@@ -639,6 +557,81 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
 }
 
 static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld);
+
+/* realloc of a huge block by its owner, in place: the block's end moves within its mapping, or
+   the mapping grows (by a quarter at least, so that a buffer grown in small steps is remapped
+   seldom) with mremap, moved to a fresh aligned range if it cannot grow where it is. Nothing is
+   copied and RSS does not double. Only for plain huge blocks of their own OS mapping (not
+   aligned, not in an arena, not in secure or checker builds, whose guards and canaries sit at
+   the block's end). NULL when it cannot: the caller copies. */
+void* _mi_segment_huge_realloc(void* p, size_t newsize) {
+#if SA_SECURE == 0 && !MI_TRACK_ENABLED
+  mi_segment_t* segment = _mi_ptr_segment(p);
+  if (segment->kind != MI_SEGMENT_HUGE || segment->memid.kind != MI_MEM_OS ||
+      segment->memid.base != (void*)segment || segment->displaced_block != NULL ||
+      newsize > MI_MAX_ALLOC_SIZE) {
+    return NULL;
+  }
+  mi_page_t* page = &segment->slices[0];
+  if (page->page_start != (uint8_t*)p || mi_page_has_aligned(page) ||
+      mi_page_owner(page) != _mi_thread_id()) {
+    return NULL;
+  }
+  const size_t psize = _mi_os_page_size();
+  const size_t block_size = _mi_align_up(newsize + MI_PADDING, psize);
+  const size_t lead = (size_t)(page->page_start - (uint8_t*)segment);
+  const size_t old_block = page->block_size;
+  if (lead + block_size > segment->memid.size) {
+    size_t map_size = segment->memid.size + segment->memid.size / 4;
+    if (map_size < lead + block_size) map_size = lead + block_size;
+    map_size = _mi_align_up(map_size, psize);
+    // The page leaves its queue and the segment the map while it moves (no other thread can reach
+    // it: its one block is the caller's, and purge passes look at mapped segments only).
+    mi_heap_t* heap = mi_page_heap(page);
+    mi_page_queue_t* pq = _mi_heap_page_queue_of(heap, page);
+    _mi_page_queue_remove(heap, pq, page);
+    _mi_purge_map_lock(true);
+    _mi_segment_map_freed_at(segment);
+    _mi_purge_map_lock(false);
+    const size_t old_map = segment->memid.size;
+    mi_memid_t memid;
+    uint8_t* base = (uint8_t*)_mi_os_remap(segment->memid.base, old_map, map_size,
+                                           MI_SEGMENT_SIZE, &memid);
+    if (base != NULL) {
+      segment = (mi_segment_t*)base;
+      segment->memid = memid;
+      segment->cookie = (uintptr_t)segment ^ _mi_process_cookie();
+      page = &segment->slices[0];
+      page->page_start = base + lead;
+      mi_stat_increase(committed, memid.size - old_map);
+    }
+    if (!_mi_segment_map_allocated_at(segment)) {
+      _mi_error_message(ENOMEM, "realloc: the moved huge block %p lies outside the usable "
+                        "address space", (void*)page->page_start);
+    }
+    _mi_page_queue_push(heap, pq, page);
+    if (base == NULL) return NULL;
+  } else if (segment->memid.size - (lead + block_size) > segment->memid.size / 4) {
+    mi_memid_t memid;  // shrunk by more than a quarter: the tail goes (in place)
+    const size_t old_map = segment->memid.size;
+    if (_mi_os_remap(segment->memid.base, old_map, lead + block_size, MI_SEGMENT_SIZE, &memid) ==
+        segment->memid.base) {
+      segment->memid = memid;
+      mi_stat_decrease(committed, old_map - memid.size);
+    }
+  }
+  page->block_size = block_size;
+  page->block_size_shift = (uint8_t)(_mi_is_power_of_two(block_size) ? mi_bsr(block_size) : 0);
+  segment->segment_size = lead + block_size;
+  mi_stat_decrease(malloc_huge, old_block);
+  mi_stat_increase(malloc_huge, block_size);
+  return page->page_start;
+#else
+  (void)p;
+  (void)newsize;
+  return NULL;
+#endif
+}
 
 /* ---------------------------------------------------------------------------------------------
    Pages
@@ -659,6 +652,77 @@ static size_t mi_page_slices_for(size_t block_size) {
     default:  // (with room for the level-5 guard page at the end)
       return _mi_divide_up(block_size + MI_PAGE_GUARD, MI_SLICE_SIZE);
   }
+}
+
+/* realloc of a large block (a page of one block) by its owner, in place: the page takes slices of
+   the free span right after it, so a buffer that grows does not leave its old copy behind (nor
+   copy it). The page moves to the queue of its new size class. NULL when it cannot (no free span
+   there, not large, secure or checker builds): the caller copies. */
+void* _mi_segment_large_realloc(void* p, size_t newsize) {
+#if SA_SECURE == 0 && !MI_TRACK_ENABLED
+  mi_segment_t* segment = _mi_ptr_segment(p);
+  if (segment->kind != MI_SEGMENT_NORMAL || newsize > MI_LARGE_OBJ_SIZE_MAX) return NULL;
+  mi_page_t* page = _mi_segment_page_of(segment, p);
+  if (page->page_start != (uint8_t*)p || page->reserved != 1 || page->used != 1 ||
+      mi_page_has_aligned(page) || mi_page_owner(page) != _mi_thread_id()) {
+    return NULL;
+  }
+  const size_t bin = _mi_bin(newsize + MI_PADDING);
+  const size_t block_size = _mi_bin_size(bin);
+  if (_mi_page_kind_of_size(block_size) != MI_PAGE_LARGE || block_size <= page->block_size) {
+    return NULL;
+  }
+  const size_t slices = mi_page_slices_for(block_size);
+  const size_t idx = page->slice_index;
+  const size_t count = page->slice_count;
+  mi_heap_t* const heap = mi_page_heap(page);
+  if (slices > count) {
+    mi_page_t* next = &segment->slices[idx + count];
+    const size_t extra = slices - count;
+    if (next >= mi_segment_slices_end(segment) || next->block_size != 0 ||
+        next->slice_count < extra) {
+      return NULL;
+    }
+    mi_segments_tld_t* const tld = &heap->tld->segments;
+    const size_t available = next->slice_count;
+    mi_segment_span_remove_from_queue(next, tld);
+    if (available > extra) mi_segment_span_free(segment, idx + slices, available - extra, tld);
+    for (size_t i = count; i < slices; i++) {
+      mi_page_t* slice = &segment->slices[idx + i];
+      slice->slice_count = 0;
+      slice->slice_index = (uint16_t)(idx + i);
+      slice->block_size = 1;
+      segment->slice_page[idx + i] = (uint16_t)idx;
+    }
+    mi_segment_mask_lock(segment);
+    mi_segment_pending_clear(segment, idx + count, extra);  // reused before its purge
+    mi_segment_mark_dirty(segment, idx + count, extra);
+    mi_segment_mask_unlock(segment);
+    page->slice_count = (uint32_t)slices;
+  }
+  const bool full = mi_page_is_in_full(page);
+  _mi_page_queue_remove(heap, _mi_heap_page_queue_of(heap, page), page);
+  page->block_size = block_size;
+  page->bin = (uint8_t)bin;
+  page->block_size_shift = (uint8_t)(_mi_is_power_of_two(block_size) ? mi_bsr(block_size) : 0);
+  _mi_page_queue_push(heap, &heap->pages[full ? MI_BIN_FULL : bin], page);
+  mi_assert_expensive(_mi_segment_is_valid(segment));
+  return p;
+#else
+  (void)p;
+  (void)newsize;
+  return NULL;
+#endif
+}
+
+// The pages of a live block that is about to be freed and whose contents are dead (realloc moved
+// them) go back to the OS now; the first and last OS pages stay (a free-list link, a canary).
+// The slices stay dirty in the masks (the engine purges them again later: a no-op).
+void _mi_segment_block_discard(void* p, size_t size) {
+  const size_t psize = _mi_os_page_size();
+  const uintptr_t start = _mi_align_up((uintptr_t)p + psize, psize);
+  const uintptr_t end = ((uintptr_t)p + size - psize) & ~(psize - 1);
+  if (end > start) _mi_os_purge((void*)start, end - start);
 }
 
 // A fresh page for blocks of `block_size`: from a free span, an adopted abandoned segment, or a
@@ -714,10 +778,8 @@ void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld) {
     mi_segment_free(segment, tld);
     return;
   }
-  const size_t slices = page->slice_count;
   mi_segment_span_free_coalesce(segment, page, tld);
   mi_assert_expensive(_mi_segment_is_valid(segment));
-  if (tld != NULL) mi_segments_track_free(segment, slices, tld);  // may purge it at once
   if (segment->used == 0) {
     mi_segment_free(segment, tld);
   } else if (segment->abandoned == segment->used) {
@@ -755,12 +817,13 @@ static void mi_segment_abandon(mi_segment_t* segment, mi_segments_tld_t* tld) {
       if (slice->block_size == 0) mi_segment_span_remove_from_queue(slice, tld);
     }
   }
-  // A pending purge keeps its deadline and passes to the adopter (often the next thread, a few
-  // microseconds later, which reuses the slices); if the deadline has passed, purge now, and
-  // always with MIMALLOC_ABANDONED_PAGE_PURGE=1.
-  mi_segment_purge_list_remove(segment, tld);
-  mi_segment_purge_if_due(segment, _mi_prim_clock_now(),
-                          mi_option_is_enabled(mi_option_abandoned_page_purge));
+  // Pending slices keep their stamps (the adopter, often the next thread a few microseconds
+  // later, reuses them); with MIMALLOC_ABANDONED_PAGE_PURGE=1 they go back now.
+  if (mi_option_is_enabled(mi_option_abandoned_page_purge)) {
+    mi_segment_mask_lock(segment);
+    mi_segment_purge_all(segment);
+    mi_segment_mask_unlock(segment);
+  }
   tld->count--;
   mi_stat_increase(segments_abandoned, 1);
   mi_stat_increase(pages_abandoned, segment->abandoned);
@@ -845,16 +908,6 @@ static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segmen
   mi_stat_decrease(segments_abandoned, 1);
   mi_stat_decrease(pages_abandoned, segment->abandoned);
   segment->abandoned = 0;
-  segment->in_purge_list = false;  // (a fork child may leave it set)
-  segment->purge_next = NULL;
-  mi_segment_mask_lock(segment);
-  const bool pending = mi_slice_mask_any(&segment->purge_mask, 0, MI_SLICES_PER_SEGMENT);
-  mi_segment_mask_unlock(segment);
-  if (pending) {
-    segment->purge_next = tld->purge_first;  // inherit the pending purge and its deadline
-    tld->purge_first = segment;
-    segment->in_purge_list = true;
-  }
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
   // First queue the free spans and note the pages: freeing a page coalesces spans, so the walk
@@ -935,7 +988,6 @@ static bool mi_segment_try_free_popped(mi_segment_t* segment) {
     _mi_subproc_release(subproc);  // (last: it may release a deleted sub-process)
     return true;
   }
-  mi_segment_purge_if_due(segment, _mi_prim_clock_now(), false);
   mi_abandoned_push_back(segment);
   return false;
 }
@@ -980,18 +1032,6 @@ bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld) 
 }
 
 size_t _mi_segment_abandoned_count(void) { return mi_atomic_load_relaxed(&mi_abandoned_count); }
-
-// Taken outermost around fork(): a purger pass (holding mi_purger_lock, and segment mask locks
-// inside it) is never cut in half in the child.
-void _mi_segment_purger_fork_lock(bool lock) {
-  if (lock) {
-    mi_lock(&mi_purger_pass_lock);
-    mi_lock(&mi_purger_lock);
-  } else {
-    mi_unlock(&mi_purger_lock);
-    mi_unlock(&mi_purger_pass_lock);
-  }
-}
 
 void _mi_segment_fork_lock(bool lock) {
   if (lock)
@@ -1132,7 +1172,6 @@ static void mi_segment_fork_child(mi_segment_t* segment, void* arg) {
 }
 
 void _mi_segments_fork_child(void) {
-  mi_atomic_store_relaxed(&mi_purger_state, 0);  // no purger thread in the child: start anew
   mi_threadid_t self = _mi_thread_id();
   _mi_segment_map_visit(&mi_segment_fork_child, &self);
 }
@@ -1167,15 +1206,13 @@ bool _mi_segment_is_valid(const mi_segment_t* segment) {
 }
 
 /* MIMALLOC_DESTROY_ON_EXIT: forget every segment before the arenas are unmapped: the segment map
-   (under the purger's lock, so a background pass is not mid-walk) and the abandoned list (a later
-   slow path would otherwise adopt a segment that is gone). */
+   (no purge pass runs from here on) and the abandoned list (a later slow path would otherwise
+   adopt a segment that is gone). */
 void _mi_segments_unsafe_destroy(void) {
-  mi_lock(&mi_purger_pass_lock);  // no background pass runs from here on
-  mi_purger_stopped = true;
-  mi_unlock(&mi_purger_pass_lock);
-  if (mi_purge_background) mi_lock(&mi_purger_lock);
+  _mi_purge_unsafe_destroy();
+  _mi_purge_map_lock(true);
   _mi_segment_map_unsafe_destroy();
-  if (mi_purge_background) mi_unlock(&mi_purger_lock);
+  _mi_purge_map_lock(false);
   mi_lock(&mi_abandoned_lock);
   mi_abandoned_first = mi_abandoned_last = NULL;
   mi_atomic_store_relaxed(&mi_abandoned_count, 0);

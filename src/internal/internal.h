@@ -125,7 +125,10 @@ void*  _mi_os_alloc_huge(size_t size, size_t alignment, mi_memid_t* memid);  // 
 void*  _mi_os_alloc_huge_os_pages(size_t size, mi_memid_t* memid);  // 1 GiB pages (hugetlbfs)
 void   _mi_os_protect(void* p, size_t size, bool protect);  // guard pages of secure builds
 void   _mi_os_free_huge(mi_memid_t memid);
-void   _mi_os_huge_cache_purge(bool force);
+void*  _mi_os_remap(void* base, size_t old_size, size_t new_size, size_t alignment,
+                    mi_memid_t* memid);  // grow or move a mapping, keeping its pages
+void   _mi_os_huge_cache_apply(mi_purge_pass_t* pass);  // the cache as a purge source
+void   _mi_os_huge_cache_drop_all(void);
 void   _mi_os_fork_lock(bool lock);
 size_t _mi_os_page_size(void);
 void*  _mi_os_alloc(size_t size, mi_memid_t* memid);
@@ -149,7 +152,7 @@ bool  _mi_arena_memid_is_suitable(mi_memid_t memid, mi_arena_id_t req_arena);
 bool  _mi_arena_id_is_valid(mi_arena_id_t id);
 void  _mi_arena_free(void* p, size_t size, mi_memid_t memid);
 void  _mi_arena_fork_lock(bool lock);
-void  _mi_arenas_try_purge(bool force);
+void  _mi_arenas_purge_apply(mi_purge_pass_t* pass);  // free arena blocks as a purge source
 void  _mi_arenas_unsafe_destroy_all(void);   // MIMALLOC_DESTROY_ON_EXIT
 void  _mi_segment_map_unsafe_destroy(void);  // likewise
 void  _mi_segments_unsafe_destroy(void);     // likewise: the map and the abandoned list
@@ -177,16 +180,17 @@ void _mi_segment_page_free(mi_page_t* page, mi_segments_tld_t* tld);
 void _mi_segment_page_abandon(mi_page_t* page, mi_segments_tld_t* tld);
 bool _mi_segment_try_reclaim_abandoned(mi_heap_t* heap, mi_segments_tld_t* tld);
 bool _mi_segment_try_free_abandoned(void);
-void _mi_segments_init(void);
 void _mi_os_init_options(void);           // reads the options it depends on (process init)
-void _mi_segments_purger_start(void);   // the background purger, if enabled (each tick)
-void _mi_segment_purger_fork_lock(bool lock);
+void _mi_segment_purge_apply(mi_segment_t* segment, mi_purge_pass_t* pass);  // a purge source
+void _mi_segment_huge_free_remote(mi_segment_t* segment);  // a huge block freed by another thread
+void* _mi_segment_huge_realloc(void* p, size_t newsize);   // in place (mremap), or NULL
+void* _mi_segment_large_realloc(void* p, size_t newsize);  // into the free span after it, or NULL
+void  _mi_segment_block_discard(void* p, size_t size);       // a dead block's pages go back now
 size_t _mi_segment_abandoned_count(void);
 mi_page_kind_t _mi_page_kind_of_size(size_t block_size);
 void _mi_segment_fork_lock(bool lock);
 void _mi_segments_fork_child(void);
 bool _mi_segment_is_valid(const mi_segment_t* segment);
-void _mi_segments_try_purge(mi_segments_tld_t* tld, bool force);
 typedef bool(_mi_abandoned_page_visit_fun)(mi_page_t* page, void* arg);
 bool _mi_segments_abandoned_visit(mi_subproc_t* subproc, _mi_abandoned_page_visit_fun* visit,
                                   void* arg);
@@ -208,6 +212,29 @@ void  _mi_guarded_free(void* block, void* p) mi_decl_noinline;
 void  _mi_guarded_collect(void);
 void  _mi_guarded_heap_destroy(mi_heap_t* heap);
 void  _mi_guarded_fork_lock(bool lock);
+
+// purge.c: the memory-return engine (docs/memory-return.md). In a pass, sources purge the pending
+// memory that _mi_purge_due says is due; they call _mi_purge_report when memory becomes pending. The segment map is walked under _mi_purge_map_lock (a segment leaving the map
+// takes it too).
+uint32_t  _mi_purge_clock(void);    // ms since the process started: the stamp of pending memory
+long long _mi_purge_decay_ms(void); // the decay time D; 0: purge at once; < 0: never
+bool _mi_purge_due(mi_purge_pass_t* pass, uint32_t since, uintptr_t key, size_t bytes);
+void _mi_purge_report(void);        // new pending memory (any thread, any lock held)
+void _mi_purge_poke(void);          // a free into an abandoned segment
+extern _Atomic(bool) _mi_purge_start_wanted;  // a report came and the helper thread is not up
+void _mi_purge_start_slow(void) mi_decl_noinline;
+// A safe point (no allocator lock held, the thread's heap consistent: starting a thread may
+// allocate): start the helper thread if a report asked for it.
+static inline void mi_purge_safe_point(void) {
+  if (mi_unlikely(mi_atomic_load_relaxed(&_mi_purge_start_wanted))) _mi_purge_start_slow();
+}
+void _mi_purge_tick(long long now); // owner threads' periodic work
+void _mi_purge_collect(bool force); // mi_collect, malloc_trim
+void _mi_purge_map_lock(bool lock);
+void _mi_purge_init(void);
+void _mi_purge_fork_lock(bool lock);
+void _mi_purge_fork_child(void);
+void _mi_purge_unsafe_destroy(void);
 
 // page-queue.c
 void _mi_page_queue_push(mi_heap_t* heap, mi_page_queue_t* pq, mi_page_t* page);

@@ -191,6 +191,15 @@ typedef struct mi_slice_mask_s {
   uint64_t bits[MI_SLICE_MASK_FIELDS];
 } mi_slice_mask_t;
 
+/* A purge pass (purge.c): its clock and decay time; what the sources purged and what stays. */
+typedef struct mi_purge_pass_s {
+  uint32_t  now;       // _mi_purge_clock() at the start of the pass
+  long long decay;     // D, ms (> 0)
+  bool      force;     // purge everything pending
+  size_t    pending;   // bytes left pending
+  size_t    purged;    // bytes purged
+} mi_purge_pass_t;
+
 typedef enum mi_segment_kind_e { MI_SEGMENT_NORMAL, MI_SEGMENT_HUGE } mi_segment_kind_t;
 
 typedef struct mi_segment_s {
@@ -204,11 +213,13 @@ typedef struct mi_segment_s {
   size_t   abandoned;                // pages abandoned (all of `used` once the owner exited)
   mi_memid_t memid;
   mi_slice_mask_t dirty_mask;        // slices written since the memory was last known zero
-  mi_slice_mask_t purge_mask;        // free dirty slices waiting for their purge (owner only)
-  long long purge_expire;            // when the pending purge is due
-  struct mi_segment_s* purge_next;   // link in the owner tld's list of segments with a pending purge
-  bool in_purge_list;
-  _Atomic(uint8_t) mask_lock;        // guards the masks above when the background purger runs
+  // Pending memory (purge.c): the masks, stamps and counts below change under mask_lock only,
+  // since a purge pass of any thread looks at owned segments too.
+  mi_slice_mask_t purge_mask;        // free dirty slices not purged yet
+  _Atomic(uint32_t) purge_count;     // [shared] slices set in purge_mask (read without the lock)
+  _Atomic(uint8_t) mask_lock;        // [shared] guards the masks, stamps and counts
+  _Atomic(uint32_t) huge_free_since; // [shared] huge: the block was freed by another thread then
+  size_t huge_purged;                // huge: bytes of the block purged since (under mask_lock)
   struct mi_segment_s* abandoned_next; // link in the global abandoned list [shared, under lock]
   bool from_fork;                    // a thread that vanished in a fork() left it: its pages'
                                      // lists are checked before anyone adopts or visits it
@@ -225,6 +236,8 @@ typedef struct mi_segment_s {
   _Alignas(64) _Atomic(uintptr_t) page_thread_free[MI_SLICES_PER_SEGMENT];  // [shared] remote
                                      // frees of a page (see mi_tf_*), at mi_tf_slot(first slice)
   _Alignas(64) mi_page_t slices[MI_SLICES_PER_SEGMENT + 1];
+  uint32_t purge_since[MI_SLICES_PER_SEGMENT];  // of each slice in purge_mask: when it became free
+                                     // (_mi_purge_clock; under mask_lock)
 } mi_segment_t;
 
 _Static_assert(sizeof(mi_segment_t) <= MI_SLICE_SIZE, "segment header must fit in one slice");
@@ -314,14 +327,6 @@ typedef struct mi_segments_tld_s {
   mi_subproc_t* subproc;  // the thread's sub-process (NULL: the main one)
   size_t count;        // segments owned
   size_t peak_count;
-  struct mi_segment_s* purge_first;  // segments with a pending purge
-  // Shrink detection, in slices per window (see segment.c "Shrink detection"):
-  size_t window_freed;        // dirty slices that became free in this window
-  size_t window_frees;        // ... in how many spans
-  size_t window_carved;       // slices carved into pages in this window
-  size_t carved_recent;       // ... in the windows before, halved at each new window
-  long long window_start;     // clock (ms) when this window began
-  bool shrinking;             // this window freed far more than it carved: purge at once
 } mi_segments_tld_t;
 
 typedef struct mi_tld_s {

@@ -28,6 +28,10 @@ void _mi_prim_advise_huge(void* addr, size_t size);
 int _mi_prim_alloc(void* hint, size_t size, void** addr);
 // Unmap a range obtained from _mi_prim_alloc (or a page-aligned part of one).
 int _mi_prim_free(void* addr, size_t size);
+// Resize the mapping [addr, addr+old_size) to new_size, keeping its pages (no copy): in place when
+// `target` is NULL (ENOMEM if the range after it is taken), else moved to `target`, a mapping of
+// ours of new_size that it replaces. ENOSYS where the OS cannot.
+int _mi_prim_remap(void* addr, size_t old_size, size_t new_size, void* target);
 
 // Map `size` bytes (a multiple of 1 GiB) of 1 GiB huge pages; an error code if the system has
 // none to give (they must be reserved by the administrator).

@@ -102,6 +102,18 @@ int _mi_prim_free(void* addr, size_t size) {
   return (munmap(addr, size) == 0 ? 0 : errno);
 }
 
+int _mi_prim_remap(void* addr, size_t old_size, size_t new_size, void* target) {
+#if defined(MREMAP_MAYMOVE) && defined(MREMAP_FIXED)
+  void* p = (target == NULL ? mremap(addr, old_size, new_size, 0)
+                            : mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target));
+  if (p == MAP_FAILED) return errno;
+  return (p == (target == NULL ? addr : target) ? 0 : EFAULT);
+#else
+  (void)addr; (void)old_size; (void)new_size; (void)target;
+  return ENOSYS;
+#endif
+}
+
 int _mi_prim_decommit(void* addr, size_t size) {
   return (madvise(addr, size, MADV_DONTNEED) == 0 ? 0 : errno);
 }

@@ -107,7 +107,7 @@ int main(void) {
   const size_t rss_full = rss_mib();
   mi_heap_destroy(heap);
   size_t rss_after = rss_mib();
-  for (int t = 0; t < 50 && rss_after + 32 > rss_full; t++) {
+  for (int t = 0; t < 50 && rss_after + bytes / MIB / 2 >= rss_full; t++) {  // (as checked below)
     usleep(20 * 1000);
     mi_free(mi_malloc(100));
     rss_after = rss_mib();

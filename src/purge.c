@@ -1,0 +1,267 @@
+/* Memory return: the one policy and clock that decide when free committed memory goes back to
+ * the OS (docs/memory-return.md). Sources report pending memory with the time it became free:
+ * free slices of owned and abandoned segments (segment.c), free arena blocks (arena.c), cached
+ * huge mappings (os.c) and remotely freed huge blocks (segment.c). A pass weighs all of it on a
+ * decay curve and purges the oldest first. Passes run on a helper thread that sleeps while
+ * nothing is pending (or, with MIMALLOC_PURGE_BACKGROUND=0, on the allocating threads' ticks).
+ * Calls: segments, arenas, OS. Shared: the pass lock, the helper's state (atomics, a condvar). */
+#include <pthread.h>
+
+#include "internal/internal.h"
+
+/* ---------------------------------------------------------------------------------------------
+   The clock: milliseconds since the process started, in 32 bits (ages are differences, exact for
+   49 days). One clock for every source.
+--------------------------------------------------------------------------------------------- */
+static long long mi_purge_epoch;
+
+uint32_t _mi_purge_clock(void) { return (uint32_t)(_mi_prim_clock_now() - mi_purge_epoch); }
+
+/* ---------------------------------------------------------------------------------------------
+   The policy: a decay curve. Decay time D = purge_delay x arena_purge_mult ms (100 ms by
+   default). Of the memory that became free at one moment and is not reused, the fraction still
+   kept `a` ms later is h(a) = 1 - smoothstep(a / D): nearly all of it while a << D (memory freed
+   and needed again soon is not purged, so it does not fault in again), half at D/2, none from D
+   on (memory nobody reuses goes back within D). Each piece of pending memory gets a deadline
+   drawn from that curve: a hash of its stamp and address picks u in [0, 1), and the piece is due
+   once smoothstep(age / D) > u. A cohort then goes back exactly along the curve, whenever and
+   however often passes look at it, and no history is kept. purge_delay 0: purge at once
+   (sources purge as they free, nothing is ever pending); -1: never.
+--------------------------------------------------------------------------------------------- */
+long long _mi_purge_decay_ms(void) {
+  const long delay = mi_option_get(mi_option_purge_delay);
+  if (delay <= 0) return delay;
+  const long mult = mi_option_get_clamp(mi_option_arena_purge_mult, 1, 1000);
+  return (long long)delay * mult;
+}
+
+// The inverse of smoothstep at (i + 0.5) / 256, in 1/65536 of D: the deadline for u in bin i.
+#define MI_PURGE_CURVE 256
+static uint32_t mi_purge_curve[MI_PURGE_CURVE];
+
+static void mi_purge_curve_init(void) {
+  for (size_t i = 0; i < MI_PURGE_CURVE; i++) {
+    const double u = ((double)i + 0.5) / MI_PURGE_CURVE;
+    double lo = 0.0, hi = 1.0;
+    for (int k = 0; k < 40; k++) {  // smoothstep is increasing on [0, 1]
+      const double x = (lo + hi) / 2;
+      if (x * x * (3.0 - 2.0 * x) < u) lo = x;
+      else hi = x;
+    }
+    mi_purge_curve[i] = (uint32_t)(lo * 65536.0);
+  }
+}
+
+// Whether `bytes` pending since `since` (at address `key`) go back in this pass. Counts them as
+// purged or still pending.
+bool _mi_purge_due(mi_purge_pass_t* pass, uint32_t since, uintptr_t key, size_t bytes) {
+  bool due = pass->force;
+  if (!due) {
+    const uint32_t age = pass->now - since;  // (wraps: exact for ages below 49 days)
+    uint64_t h = (uint64_t)key ^ ((uint64_t)since << 40);  // (a fixed mix: the same every pass)
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    const uint64_t deadline = (uint64_t)pass->decay * mi_purge_curve[h >> 56] >> 16;
+    due = ((int32_t)age >= 0 && (uint64_t)age >= deadline);
+  }
+  if (due) pass->purged += bytes;
+  else pass->pending += bytes;
+  return due;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Passes. One at a time (mi_purge_pass_lock). The segment walk holds mi_purge_map_lock, which a
+   segment also takes to leave the segment map, so every segment a pass looks at stays mapped.
+--------------------------------------------------------------------------------------------- */
+static pthread_mutex_t mi_purge_pass_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t mi_purge_map_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(bool) mi_purge_stopped;  // MIMALLOC_DESTROY_ON_EXIT (set under the pass lock)
+static _Atomic(long long) mi_purge_last;  // clock of the last pass (ticks: one per interval)
+
+void _mi_purge_map_lock(bool lock) {
+  if (lock) mi_lock(&mi_purge_map_lock);
+  else mi_unlock(&mi_purge_map_lock);
+}
+
+static void mi_purge_visit_apply(mi_segment_t* segment, void* arg) {
+  _mi_segment_purge_apply(segment, (mi_purge_pass_t*)arg);
+}
+
+#define MI_PURGE_VISITS 16  // abandoned segments visited per pass, at most
+
+// One pass over every source (pass lock held). Returns the bytes still pending after it.
+static size_t mi_purge_pass_locked(bool force) {
+  // Exited threads' segments: pages that emptied through remote frees become free spans (and
+  // pending memory), empty segments are released.
+  size_t visits = _mi_segment_abandoned_count();
+  if (visits > MI_PURGE_VISITS) visits = MI_PURGE_VISITS;
+  while (visits-- > 0) _mi_segment_try_free_abandoned();
+  mi_purge_pass_t pass;
+  memset(&pass, 0, sizeof(pass));
+  pass.now = _mi_purge_clock();
+  pass.decay = _mi_purge_decay_ms();
+  pass.force = force;
+  if (pass.decay < 0) return 0;  // purging is off (the option may change at run time)
+  if (pass.decay == 0) pass.decay = 1;
+  mi_lock(&mi_purge_map_lock);
+  _mi_segment_map_visit(&mi_purge_visit_apply, &pass);
+  mi_unlock(&mi_purge_map_lock);
+  _mi_arenas_purge_apply(&pass);
+  _mi_os_huge_cache_apply(&pass);
+  return pass.pending;
+}
+
+static size_t mi_purge_pass(bool force, bool wait) {
+  if (wait) mi_lock(&mi_purge_pass_lock);
+  else if (pthread_mutex_trylock(&mi_purge_pass_lock) != 0) return 1;  // another runs one
+  else mi_locks_enter();
+  size_t pending = 0;
+  if (!mi_atomic_load_relaxed(&mi_purge_stopped)) {
+    mi_atomic_store_relaxed(&mi_purge_last, _mi_prim_clock_now());
+    pending = mi_purge_pass_locked(force);
+  }
+  mi_unlock(&mi_purge_pass_lock);
+  return pending;
+}
+
+// Between passes: D/8, 5 ms .. 100 ms.
+static long mi_purge_interval_ms(void) {
+  const long long d = _mi_purge_decay_ms() / 8;
+  return (long)(d < 5 ? 5 : (d > 100 ? 100 : d));
+}
+
+/* ---------------------------------------------------------------------------------------------
+   The helper thread (MIMALLOC_PURGE_BACKGROUND, on by default). Started by the first report of
+   pending memory (at the next safe point of the reporting thread: the thread creation may
+   allocate); it runs passes every interval while anything is pending and sleeps on a condition
+   variable otherwise. Never allocates. In a fork child it does not exist: the next report
+   starts it again.
+--------------------------------------------------------------------------------------------- */
+static _Atomic(int) mi_purge_state;           // 0: no thread, 1: starting or running
+_Atomic(bool) _mi_purge_start_wanted;         // a report came and no thread runs
+static _Atomic(size_t) mi_purge_reports;      // reports so far (the helper's wake-up check)
+static _Atomic(bool) mi_purge_sleeping;       // the helper waits on mi_purge_wake
+static _Atomic(bool) mi_purge_fork_check;     // a fork child: is anything pending? (next tick)
+static pthread_mutex_t mi_purge_wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t mi_purge_wake = PTHREAD_COND_INITIALIZER;
+
+static void* mi_purge_main(void* arg) {
+  (void)arg;
+  for (;;) {
+    const size_t reports = atomic_load(&mi_purge_reports);
+    const size_t pending = mi_purge_pass(false, true);
+    if (mi_atomic_load_relaxed(&mi_purge_stopped)) return NULL;
+    if (pending > 0) {
+      _mi_prim_sleep_ms(mi_purge_interval_ms());
+      continue;
+    }
+    // Nothing pending: sleep until a report. (The reporter increments the count, then reads
+    // `sleeping`; we set `sleeping`, then read the count: one of the two sees the other.)
+    pthread_mutex_lock(&mi_purge_wake_lock);
+    atomic_store(&mi_purge_sleeping, true);
+    if (atomic_load(&mi_purge_reports) == reports) {
+      pthread_cond_wait(&mi_purge_wake, &mi_purge_wake_lock);
+    }
+    atomic_store(&mi_purge_sleeping, false);
+    pthread_mutex_unlock(&mi_purge_wake_lock);
+    _mi_prim_sleep_ms(mi_purge_interval_ms());  // let what was reported age a little
+  }
+  return NULL;
+}
+
+// A source has new pending memory (it may call this with its own locks held: no allocation, no
+// thread start here).
+static bool mi_purge_background(void) {
+  return mi_option_is_enabled(mi_option_purge_background);  // (may change at run time)
+}
+
+void _mi_purge_report(void) {
+  if (!mi_purge_background()) return;
+  atomic_fetch_add(&mi_purge_reports, 1);
+  if (atomic_load(&mi_purge_sleeping)) {
+    pthread_mutex_lock(&mi_purge_wake_lock);
+    pthread_cond_signal(&mi_purge_wake);
+    pthread_mutex_unlock(&mi_purge_wake_lock);
+  } else if (mi_atomic_load_relaxed(&mi_purge_state) == 0) {
+    mi_atomic_store_relaxed(&_mi_purge_start_wanted, true);
+  }
+}
+
+// A free into an abandoned segment: its page may have emptied, which only a pass's visit finds.
+// Wakes (or asks for) the helper; cheap while it is awake.
+void _mi_purge_poke(void) {
+  if (atomic_load_explicit(&mi_purge_sleeping, memory_order_relaxed) ||
+      mi_atomic_load_relaxed(&mi_purge_state) == 0) {
+    _mi_purge_report();
+  }
+}
+
+// At a safe point (mi_purge_safe_point): start the helper if a report asked for it. The thread's
+// creation allocates (libc's per-thread data): from the backing heap, never a heap the program
+// may destroy.
+void _mi_purge_start_slow(void) {
+  mi_atomic_store_relaxed(&_mi_purge_start_wanted, false);
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&mi_purge_state, &expected, 1)) return;
+  mi_heap_t* const heap = mi_heap_get_default();
+  const bool swap = (mi_heap_is_initialized(heap) && heap != mi_heap_get_backing());
+  if (swap) mi_heap_set_default(mi_heap_get_backing());
+  if (!_mi_prim_thread_start_background(&mi_purge_main)) {
+    _mi_warning_message("unable to start the memory-return thread");
+  }
+  if (swap) mi_heap_set_default(heap);
+}
+
+/* The owner threads' periodic tick (page.c): with the helper, only its start; without it, a pass
+   when an interval has passed since the last one (whoever ran it). */
+void _mi_purge_tick(long long now) {
+  if (mi_purge_background()) {
+    // a fork child starts the helper only if a pass leaves something pending
+    if (mi_unlikely(mi_atomic_load_relaxed(&mi_purge_fork_check))) {
+      mi_atomic_store_relaxed(&mi_purge_fork_check, false);
+      if (mi_purge_pass(false, true) > 0) mi_atomic_store_relaxed(&_mi_purge_start_wanted, true);
+    }
+    mi_purge_safe_point();
+    return;
+  }
+  if (now - mi_atomic_load_relaxed(&mi_purge_last) < mi_purge_interval_ms()) return;
+  mi_purge_pass(false, false);
+}
+
+// mi_collect, malloc_trim: a pass now; forced: everything pending goes back.
+void _mi_purge_collect(bool force) { mi_purge_pass(force, force); }
+
+void _mi_purge_init(void) {
+  mi_purge_epoch = _mi_prim_clock_now() - 1;  // (a stamp is never 0)
+  mi_purge_curve_init();
+}
+
+// Around fork(): a pass is never cut in half in the child.
+void _mi_purge_fork_lock(bool lock) {
+  if (lock) {
+    mi_lock(&mi_purge_pass_lock);
+    mi_lock(&mi_purge_map_lock);
+  } else {
+    mi_unlock(&mi_purge_map_lock);
+    mi_unlock(&mi_purge_pass_lock);
+  }
+}
+
+// The child has no helper thread: the next report (or tick) starts one if there is work.
+void _mi_purge_fork_child(void) {
+  mi_atomic_store_relaxed(&mi_purge_state, 0);
+  mi_atomic_store_relaxed(&mi_purge_sleeping, false);
+  pthread_mutex_init(&mi_purge_wake_lock, NULL);
+  pthread_cond_init(&mi_purge_wake, NULL);
+  mi_atomic_store_relaxed(&mi_purge_fork_check, true);
+}
+
+// MIMALLOC_DESTROY_ON_EXIT: no pass runs from here on (one under way is waited for).
+void _mi_purge_unsafe_destroy(void) {
+  mi_lock(&mi_purge_pass_lock);
+  mi_atomic_store_relaxed(&mi_purge_stopped, true);
+  mi_unlock(&mi_purge_pass_lock);
+}
