@@ -214,8 +214,8 @@ void  _mi_guarded_heap_destroy(mi_heap_t* heap);
 void  _mi_guarded_fork_lock(bool lock);
 
 // purge.c: the memory-return engine (docs/memory-return.md). In a pass, sources purge the pending
-// memory that _mi_purge_due says is due; they call _mi_purge_report when memory becomes pending. The segment map is walked under _mi_purge_map_lock (a segment leaving the map
-// takes it too).
+// memory that _mi_purge_due says is due; they call _mi_purge_report when memory becomes pending.
+// The segment map is walked under _mi_purge_map_lock (a segment leaving the map takes it too).
 uint32_t  _mi_purge_clock(void);    // ms since the process started: the stamp of pending memory
 long long _mi_purge_decay_ms(void); // the decay time D; 0: purge at once; < 0: never
 bool _mi_purge_due(mi_purge_pass_t* pass, uint32_t since, uintptr_t key, size_t bytes);
