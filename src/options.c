@@ -60,7 +60,7 @@ static mi_option_desc_t mi_options[_mi_option_last] = {
     MI_OPT(max_segment_reclaim, 10, NULL, false, false),
     MI_OPT(destroy_on_exit, 0, NULL, false, true),
     MI_OPT(arena_reserve, 1024L * 1024L, NULL, true, true),
-    MI_OPT(arena_purge_mult, 50, NULL, false, true),  // decay time: purge_delay x this (500 ms)
+    MI_OPT(arena_purge_mult, 5, NULL, false, true),  // decay time: purge_delay x this (50 ms)
     MI_OPT(purge_extend_delay, 1, "decommit_extend_delay", false, false),
     MI_OPT(abandoned_reclaim_on_free, 0, NULL, false, false),
     MI_OPT(disallow_arena_alloc, 0, NULL, false, true),

@@ -6,6 +6,7 @@
  * nothing is pending (or, with MIMALLOC_PURGE_BACKGROUND=0, on the allocating threads' ticks).
  * Calls: segments, arenas, OS. Shared: the pass lock, the helper's state (atomics, a condvar). */
 #include <pthread.h>
+#include <time.h>
 
 #include "internal/internal.h"
 
@@ -18,7 +19,7 @@ static long long mi_purge_epoch;
 uint32_t _mi_purge_clock(void) { return (uint32_t)(_mi_prim_clock_now() - mi_purge_epoch); }
 
 /* ---------------------------------------------------------------------------------------------
-   The policy: a decay curve. Decay time D = purge_delay x arena_purge_mult ms (100 ms by
+   The policy: a decay curve. Decay time D = purge_delay x arena_purge_mult ms (50 ms by
    default). Of the memory that became free at one moment and is not reused, the fraction still
    kept `a` ms later is h(a) = 1 - smoothstep(a / D): nearly all of it while a << D (memory freed
    and needed again soon is not purged, so it does not fault in again), half at D/2, none from D
@@ -137,9 +138,12 @@ static long mi_purge_interval_ms(void) {
    The helper thread (MIMALLOC_PURGE_BACKGROUND, on by default). Started by the first report of
    pending memory (at the next safe point of the reporting thread: the thread creation may
    allocate); it runs passes every interval while anything is pending and sleeps on a condition
-   variable otherwise. Never allocates. In a fork child it does not exist: the next report
-   starts it again.
+   variable otherwise. After MI_PURGE_IDLE_EXIT_MS without a report it exits (the next report
+   starts it again): a process whose main thread ends with pthread_exit lives until its last
+   thread ends, and that must not wait for this one. Never allocates. In a fork child it does not
+   exist: the next report starts it again.
 --------------------------------------------------------------------------------------------- */
+#define MI_PURGE_IDLE_EXIT_MS 1000
 static _Atomic(int) mi_purge_state;           // 0: no thread, 1: starting or running
 _Atomic(bool) _mi_purge_start_wanted;         // a report came and no thread runs
 static _Atomic(size_t) mi_purge_reports;      // reports so far (the helper's wake-up check)
@@ -147,6 +151,31 @@ static _Atomic(bool) mi_purge_sleeping;       // the helper waits on mi_purge_wa
 static _Atomic(bool) mi_purge_fork_check;     // a fork child: is anything pending? (next tick)
 static pthread_mutex_t mi_purge_wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t mi_purge_wake = PTHREAD_COND_INITIALIZER;
+
+// Wait for a report, MI_PURGE_IDLE_EXIT_MS at most. False: none came, and the helper is gone
+// (mi_purge_state is 0: the next report asks for a new one). Under mi_purge_wake_lock.
+static bool mi_purge_wait_report(size_t reports) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += MI_PURGE_IDLE_EXIT_MS / 1000;
+  until.tv_nsec += (long)(MI_PURGE_IDLE_EXIT_MS % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  atomic_store(&mi_purge_sleeping, true);
+  while (atomic_load(&mi_purge_reports) == reports) {
+    if (pthread_cond_timedwait(&mi_purge_wake, &mi_purge_wake_lock, &until) != 0 &&
+        atomic_load(&mi_purge_reports) == reports) {
+      // (state before sleeping: a reporter that sees sleeping cleared also sees no helper)
+      atomic_store(&mi_purge_state, 0);
+      atomic_store(&mi_purge_sleeping, false);
+      return false;
+    }
+  }
+  atomic_store(&mi_purge_sleeping, false);
+  return true;
+}
 
 static void* mi_purge_main(void* arg) {
   (void)arg;
@@ -161,12 +190,9 @@ static void* mi_purge_main(void* arg) {
     // Nothing pending: sleep until a report. (The reporter increments the count, then reads
     // `sleeping`; we set `sleeping`, then read the count: one of the two sees the other.)
     pthread_mutex_lock(&mi_purge_wake_lock);
-    atomic_store(&mi_purge_sleeping, true);
-    if (atomic_load(&mi_purge_reports) == reports) {
-      pthread_cond_wait(&mi_purge_wake, &mi_purge_wake_lock);
-    }
-    atomic_store(&mi_purge_sleeping, false);
+    const bool woken = mi_purge_wait_report(reports);
     pthread_mutex_unlock(&mi_purge_wake_lock);
+    if (!woken) return NULL;
     _mi_prim_sleep_ms(mi_purge_interval_ms());  // let what was reported age a little
   }
   return NULL;
@@ -184,8 +210,12 @@ void _mi_purge_report(void) {
   if (atomic_load(&mi_purge_sleeping)) {
     pthread_mutex_lock(&mi_purge_wake_lock);
     pthread_cond_signal(&mi_purge_wake);
+    // (the helper may have given up waiting just before: then a new one is needed)
+    if (atomic_load(&mi_purge_state) == 0) {
+      mi_atomic_store_relaxed(&_mi_purge_start_wanted, true);
+    }
     pthread_mutex_unlock(&mi_purge_wake_lock);
-  } else if (mi_atomic_load_relaxed(&mi_purge_state) == 0) {
+  } else if (atomic_load(&mi_purge_state) == 0) {
     mi_atomic_store_relaxed(&_mi_purge_start_wanted, true);
   }
 }
