@@ -35,11 +35,11 @@ static volatile char sink;
 
 static int bug(const char* which) {
   if (strcmp(which, "overflow") == 0) {  // one byte past a 128-byte block
-    char* p = mi_malloc(128);
+    char* p = (char*)t_launder(mi_malloc(128));  // (laundered: UBSan must not see the bug first)
     memset(p, 1, 128);
     p[128] = 1;
   } else if (strcmp(which, "overflow-precise") == 0) {  // MIMALLOC_GUARDED_PRECISE=1: 100 bytes
-    char* p = mi_malloc(100);
+    char* p = (char*)t_launder(mi_malloc(100));
     memset(p, 1, 100);
     sink = p[100];
   } else if (strcmp(which, "use-after-free") == 0) {
@@ -54,7 +54,7 @@ static int bug(const char* which) {
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = (void (*)(int))(uintptr_t)&_exit;  // _exit(SIGSEGV): exit status 11
     sigaction(SIGSEGV, &sa, NULL);
-    char* p = mi_malloc(256);
+    char* p = (char*)t_launder(mi_malloc(256));
     p[256] = 1;
   } else if (strcmp(which, "clean") == 0) {  // every block guarded, no bug: exits 0
     void* ps[500];
