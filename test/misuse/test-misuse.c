@@ -226,10 +226,13 @@ static int run(bug_fn fn) {
   return status;
 }
 
-static void expect_abort(const char* what, bug_fn fn, const char* message) {
+// `message`, or `alternative` where it is not NULL.
+static void expect_abort_either(const char* what, bug_fn fn, const char* message,
+                                const char* alternative) {
   const int st = run(fn);
   const bool aborted = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
   const char* line = strstr(out, message);
+  if (line == NULL && alternative != NULL) line = strstr(out, alternative);
   const bool addressed = (line != NULL && strstr(line, "0x") != NULL);
   CHECK(aborted && line != NULL && addressed, "%s: %s, want SIGABRT and \"%s...0x...\"; stderr: %s",
         what, aborted ? "aborted" : "did not abort", message, out);
@@ -237,6 +240,10 @@ static void expect_abort(const char* what, bug_fn fn, const char* message) {
     const char* end = strchr(line, '\n');
     printf("    %-32s %.*s\n", what, (int)(end != NULL ? end - line : (long)strlen(line)), line);
   }
+}
+
+static void expect_abort(const char* what, bug_fn fn, const char* message) {
+  expect_abort_either(what, fn, message, NULL);
 }
 
 int main(void) {
@@ -247,7 +254,11 @@ int main(void) {
 
   t_section("double frees");
   expect_abort("double free, small", bug_double_free_small, "shardalloc: error: double free of ");
-  expect_abort("double free, large", bug_double_free_large, "shardalloc: error: double free of ");
+  // (a large page goes back to its segment with its last block since the memory-return engine,
+  // so the second free finds no block there: an invalid pointer, not a double free)
+  expect_abort_either("double free, large", bug_double_free_large,
+                      "shardalloc: error: double free of ",
+                      "shardalloc: error: free of an invalid pointer ");
   expect_abort("double free, other thread", bug_double_free_cross_thread,
                "shardalloc: error: double free of ");
   expect_abort("double free, owner exited", bug_double_free_after_owner_exit,
