@@ -313,6 +313,19 @@ static inline size_t t_rss_bytes_quiet(void) {
 /* Waits for child process `pid` (the `what` number `n`) at most `seconds`; a child still running
    then is killed (a hang: a deadlock after fork, say). True if it exited with status 0, else one
    failure saying how it ended. */
+// The parent's side of a child whose stderr goes to the pipe `fd`: reads all of it into `buf`
+// (NUL-terminated), closes `fd`, waits for the child; its wait status.
+static inline int t_child_output(pid_t pid, int fd, char* buf, size_t size) {
+  size_t len = 0;
+  ssize_t n;
+  while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0) len += (size_t)n;
+  buf[len] = 0;
+  close(fd);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
 static inline bool t_wait_child(pid_t pid, double seconds, const char* what, int n) {
   const double deadline = t_now() + seconds;
   int status = 0;

@@ -87,14 +87,7 @@ static int run_bug(char* argv0, const char* which, const char* env1, const char*
     _exit(127);
   }
   close(fds[1]);
-  size_t len = 0;
-  ssize_t n;
-  while ((n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0) len += (size_t)n;
-  out[len] = 0;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return status;
+  return t_child_output(pid, fds[0], out, sizeof(out));
 }
 
 static void expect_fault(char* argv0, const char* which, const char* env2, const char* message,

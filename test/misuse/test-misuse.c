@@ -216,14 +216,7 @@ static int run(bug_fn fn) {
     _exit(0);  // the bug went unnoticed
   }
   close(fds[1]);
-  size_t len = 0;
-  ssize_t n;
-  while ((n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0) len += (size_t)n;
-  out[len] = 0;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return status;
+  return t_child_output(pid, fds[0], out, sizeof(out));
 }
 
 // `message`, or `alternative` where it is not NULL.
