@@ -7,6 +7,7 @@
  * Calls: arena, OS, segment map, purge. Other threads read `thread_id` and the abandoned list;
  * purge passes of any thread read and purge the pending slices under the segment's mask lock. */
 #include <pthread.h>
+#include <sched.h>
 
 #include "internal/internal.h"
 
@@ -940,11 +941,48 @@ static void mi_segment_reclaim(mi_segment_t* segment, mi_heap_t* heap, mi_segmen
    (which scatters their new pages and starves new threads of segments to adopt). */
 static bool mi_segment_try_free_popped(mi_segment_t* segment);
 
+/* Whole-list passes (walks of mi_abandoned_visit_blocks, the collection at mi_subproc_delete) run
+   one at a time, and each must meet every segment that stays abandoned while it runs. The release
+   checks (_mi_segment_try_free_abandoned: periodic work, the purger, malloc_trim) take a segment off
+   the list for a moment, where a pass would miss it; so they stand aside while a pass runs, and a
+   pass starts once those under way are done. (Adoption goes on: an adopted segment is no longer
+   abandoned.) The pass lock is a plain mutex, not mi_lock: visitors run under it, and their
+   messages are not held back. */
+static pthread_mutex_t mi_pass_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(mi_threadid_t) mi_pass_thread;  // the thread running a pass, 0: none
+static _Atomic(size_t) mi_release_checks;       // release checks under way
+
+static bool mi_pass_begin(void) {
+  const mi_threadid_t self = _mi_thread_id();
+  if (mi_atomic_load_relaxed(&mi_pass_thread) == self) return false;  // from its own visitor
+  pthread_mutex_lock(&mi_pass_lock);
+  atomic_store(&mi_pass_thread, self);  // (seq_cst with mi_release_check_begin: Dekker)
+  for (unsigned spins = 0; atomic_load(&mi_release_checks) != 0; spins++) {
+    if (spins < 64) mi_atomic_yield();
+    else sched_yield();  // (the check's thread may be waiting for this core)
+  }
+  return true;
+}
+
+static void mi_pass_end(void) {
+  atomic_store(&mi_pass_thread, 0);
+  pthread_mutex_unlock(&mi_pass_lock);
+}
+
+static bool mi_release_check_begin(void) {
+  atomic_fetch_add(&mi_release_checks, 1);
+  if (atomic_load(&mi_pass_thread) == 0) return true;
+  atomic_fetch_sub(&mi_release_checks, 1);  // a pass runs: not now
+  return false;
+}
+
 bool _mi_segment_try_free_abandoned(void) {
+  if (!mi_release_check_begin()) return false;
   const mi_abandoned_filter_t all = {true, 0, NULL, 0};
   mi_segment_t* segment = mi_abandoned_pop(&all);  // ours while we look at it
-  if (segment == NULL) return false;
-  return mi_segment_try_free_popped(segment);
+  const bool released = (segment != NULL && mi_segment_try_free_popped(segment));
+  atomic_fetch_sub(&mi_release_checks, 1);
+  return released;
 }
 
 static void mi_abandoned_push_back(mi_segment_t* segment) {
@@ -996,18 +1034,22 @@ static bool mi_segment_try_free_popped(mi_segment_t* segment) {
    work would (what emptied is released), so a sub-process whose memory is all freed goes now. */
 void _mi_segments_abandoned_collect(mi_subproc_t* subproc) {
   static _Atomic(size_t) epochs;
+  if (!mi_pass_begin()) return;  // (from a visitor: the periodic work releases them later)
   const mi_abandoned_filter_t f = {false, 0, subproc, mi_atomic_add_relaxed(&epochs, 1) * 2 + 1};
   mi_segment_t* segment;
   while ((segment = mi_abandoned_pop(&f)) != NULL) mi_segment_try_free_popped(segment);
+  mi_pass_end();
 }
 
 /* mi_abandoned_visit_blocks: each abandoned segment of the sub-process is taken off the list (so
    nobody adopts or releases it meanwhile, and the visitor runs without any lock held), its pages
    in use are handed to `visit`, and it goes back. A walk marks the segments it took with its own
-   (even) epoch, so each is seen once even though it goes back to the list. */
+   (even) epoch, so each is seen once even though it goes back to the list. A visitor may not
+   start a walk of its own (false). */
 bool _mi_segments_abandoned_visit(mi_subproc_t* subproc, _mi_abandoned_page_visit_fun* visit,
                                   void* arg) {
   static _Atomic(size_t) epochs;
+  if (!mi_pass_begin()) return false;
   const mi_abandoned_filter_t f = {false, 0, subproc, mi_atomic_add_relaxed(&epochs, 1) * 2 + 2};
   mi_segment_t* segment;
   bool ok = true;
@@ -1020,6 +1062,7 @@ bool _mi_segments_abandoned_visit(mi_subproc_t* subproc, _mi_abandoned_page_visi
     }
     mi_abandoned_push_back(segment);
   }
+  mi_pass_end();
   return ok;
 }
 
@@ -1173,6 +1216,13 @@ static void mi_segment_fork_child(mi_segment_t* segment, void* arg) {
 
 void _mi_segments_fork_child(void) {
   mi_threadid_t self = _mi_thread_id();
+  // A vanished thread's pass or release check ends here (its segment goes back to the list below);
+  // one of the forking thread's own (fork from a visitor) goes on.
+  atomic_store_explicit(&mi_release_checks, 0, memory_order_relaxed);
+  if (mi_atomic_load_relaxed(&mi_pass_thread) != self) {
+    pthread_mutex_init(&mi_pass_lock, NULL);
+    mi_atomic_store_relaxed(&mi_pass_thread, 0);
+  }
   _mi_segment_map_visit(&mi_segment_fork_child, &self);
 }
 

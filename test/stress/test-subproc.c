@@ -291,19 +291,27 @@ static void* worker_main(void* arg) {
   return NULL;
 }
 
-// Threads of the sub-process that come and go, each leaving a few blocks that another thread
-// frees later (frees into abandoned pages while the walk runs).
+// Threads that come and go, each leaving a few blocks that the churner frees later (abandoning,
+// adopting and releasing segments on the same list while the walk runs). They join a sub-process
+// of their own: a thread of the walked one would adopt its segments, and blocks in an adopted
+// segment are no longer abandoned (a walk rightly misses them). Between rounds the churner also
+// frees blocks of the walked sub-process (remote frees into the pages being visited).
 #define CHURN_ROUNDS 40
+static mi_subproc_id_t churn_sp;
 static void* _Atomic churn_left[CHURN_ROUNDS * 16];
+static void** stress_extra;  // blocks the leaver left that are not counted (freed while walking)
+static size_t stress_extra_count;
+
 static void* churn_thread(void* arg) {
   const size_t round = (size_t)(uintptr_t)arg;
-  mi_subproc_add_current_thread(stress_sp);
+  mi_subproc_add_current_thread(churn_sp);
   for (size_t i = 0; i < 16; i++) atomic_store(&churn_left[round * 16 + i], mi_malloc(100));
   return NULL;
 }
 
 static void* churner_main(void* arg) {
   (void)arg;
+  size_t extra_next = 0;
   for (size_t r = 0; r < CHURN_ROUNDS && !atomic_load(&stop); r++) {
     pthread_t t;
     pthread_create(&t, NULL, &churn_thread, (void*)(uintptr_t)r);
@@ -311,22 +319,69 @@ static void* churner_main(void* arg) {
     if (r >= 2) {  // free what the round before last left
       for (size_t i = 0; i < 16; i++) mi_free(atomic_exchange(&churn_left[(r - 2) * 16 + i], NULL));
     }
+    for (size_t i = 0; i < stress_extra_count / CHURN_ROUNDS && extra_next < stress_extra_count; i++) {
+      mi_free(stress_extra[extra_next]);
+      stress_extra[extra_next++] = NULL;
+    }
   }
   return NULL;
+}
+
+// A second walker at the same time: each walk must meet every live block exactly once.
+typedef struct walker_s {
+  void** set;
+  size_t n;
+  size_t walks, bad;
+} walker_t;
+
+static void* walker_main(void* arg) {
+  walker_t* w = (walker_t*)arg;
+  while (!atomic_load(&stop)) {
+    count_t c = {w->set, w->n, 0, 0, 0, false};
+    if (!mi_abandoned_visit_blocks(stress_sp, -1, true, &count_visitor, &c) || c.found != w->n) w->bad++;
+    w->walks++;
+  }
+  return NULL;
+}
+
+// A visitor that starts a walk of its own is refused (the walks would wait for each other).
+static bool nested_visitor(const mi_heap_t* heap, const mi_heap_area_t* area, void* block,
+                           size_t size, void* arg) {
+  (void)heap; (void)area; (void)size;
+  if (block == NULL) return true;
+  count_t c = {NULL, 0, 0, 0, 0, false};
+  *(bool*)arg = mi_abandoned_visit_blocks(stress_sp, -1, true, &count_visitor, &c);
+  return false;  // once is enough
 }
 
 static void test_visit_concurrent(void) {
   t_section("visiting abandoned memory while other threads allocate, free and exit");
   stress_sp = mi_subproc_new();
+  churn_sp = mi_subproc_new();
   const size_t n = t_scaled(4000, 1000);
-  void** blocks = calloc(n, sizeof(void*));
-  leaver_t l = {stress_sp, n, 0, blocks};
+  void** left = calloc(2 * n, sizeof(void*));
+  leaver_t l = {stress_sp, 2 * n, 0, left};
   run_leaver(&l);
+  // every other block is counted; the rest are freed while the walks run
+  void** blocks = calloc(n, sizeof(void*));
+  stress_extra = calloc(n, sizeof(void*));
+  stress_extra_count = n;
+  for (size_t i = 0; i < n; i++) {
+    blocks[i] = left[2 * i];
+    stress_extra[i] = left[2 * i + 1];
+  }
+  free(left);
   atomic_store(&stop, false);
   pthread_t workers[WORKERS], churner;
   for (size_t i = 0; i < WORKERS; i++) pthread_create(&workers[i], NULL, &worker_main, (void*)(i + 1));
-  pthread_create(&churner, NULL, &churner_main, NULL);
   qsort(blocks, n, sizeof(void*), &ptr_cmp);
+  bool nested_ok = true;
+  mi_abandoned_visit_blocks(stress_sp, -1, true, &nested_visitor, &nested_ok);
+  CHECK(!nested_ok, "a walk started from a visitor is refused");
+  pthread_create(&churner, NULL, &churner_main, NULL);
+  walker_t second = {blocks, n, 0, 0};
+  pthread_t walker;
+  pthread_create(&walker, NULL, &walker_main, &second);
   size_t walks = 0, bad = 0;
   const double end = t_now() + (t_quick() ? 0.5 : 1.5);
   while (t_now() < end) {
@@ -337,12 +392,18 @@ static void test_visit_concurrent(void) {
   atomic_store(&stop, true);
   for (size_t i = 0; i < WORKERS; i++) pthread_join(workers[i], NULL);
   pthread_join(churner, NULL);
+  pthread_join(walker, NULL);
   CHECK(bad == 0, "%zu of %zu walks missed some of the %zu live blocks", bad, walks, n);
-  printf("    %zu walks while %d threads ran\n", walks, WORKERS + 1);
+  CHECK(second.bad == 0, "%zu of %zu walks of a second walker missed or repeated blocks",
+        second.bad, second.walks);
+  printf("    %zu + %zu walks while %d threads ran\n", walks, second.walks, WORKERS + 1);
   for (size_t i = 0; i < CHURN_ROUNDS * 16; i++) mi_free(atomic_exchange(&churn_left[i], NULL));
   for (size_t i = 0; i < n; i++) mi_free(blocks[i]);
+  for (size_t i = 0; i < n; i++) mi_free(stress_extra[i]);
   mi_subproc_delete(stress_sp);
+  mi_subproc_delete(churn_sp);
   free(blocks);
+  free(stress_extra);
 }
 
 int main(void) {
