@@ -61,12 +61,14 @@ static void* free_remote(void* arg) {
 
 static int run_mode(const char* mode) {
   const size_t base = rss_mib();
+  size_t allocated = 0;  // RSS with every block live: the test allocated for real
   if (strcmp(mode, "--remote-huge") == 0) {
     for (int i = 0; i < HUGE_COUNT; i++) {
       huge_blocks[i] = malloc(64 * MIB);
       if (huge_blocks[i] == NULL) return 2;
       touch(huge_blocks[i], 64 * MIB);
     }
+    allocated = rss_mib();
     pthread_t t;
     pthread_create(&t, NULL, free_remote, NULL);  // (the main thread's last allocator call)
     pthread_mutex_lock(&done_lock);
@@ -78,6 +80,7 @@ static int run_mode(const char* mode) {
       if (huge_blocks[i] == NULL) return 2;
       touch(huge_blocks[i], 48 * MIB);
     }
+    allocated = rss_mib();
     for (int i = 0; i < HUGE_COUNT; i++) free(huge_blocks[i]);
   } else {  // --local, --off
     static void* blocks[1 << 16];
@@ -93,18 +96,21 @@ static int run_mode(const char* mode) {
       touch(blocks[n++], size);
       total += size;
     }
+    allocated = rss_mib();
     for (size_t i = 0; i < n; i++) free(blocks[i]);
   }
   const size_t peak = rss_mib();
   size_t rss = 0;
   const double when = wait_rss_below(base + SLACK_MIB, &rss);
-  printf("    %s: RSS %zu MiB before, %zu MiB after the frees, %zu MiB %.2f s later\n", mode, base,
-         peak, rss, when);
+  printf("    %s: RSS %zu MiB before, %zu MiB allocated, %zu MiB after the frees, %zu MiB %.2f s "
+         "later\n", mode, base, allocated, peak, rss, when);
   fflush(stdout);
   if (strcmp(mode, "--off") == 0) {
     return (rss > base + (peak - base) / 2 ? 0 : 1);  // the control: nothing returned it
   }
-  return (peak > base + 100 && rss <= base + SLACK_MIB && when <= BOUND_S + 0.05 ? 0 : 1);
+  // (RSS right after the frees may be down already: the engine works while the frees run, the
+  // more so on a slow machine)
+  return (allocated > base + 100 && rss <= base + SLACK_MIB && when <= BOUND_S + 0.05 ? 0 : 1);
 }
 
 int main(int argc, char** argv) {
