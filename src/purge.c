@@ -74,6 +74,67 @@ bool _mi_purge_due(mi_purge_pass_t* pass, uint32_t since, uintptr_t key, size_t 
 }
 
 /* ---------------------------------------------------------------------------------------------
+   Adapting D to the program. A purge that the program undoes a moment later (it writes that
+   memory again) costs a page fault per 4 KiB and saves next to nothing: such refaults show that
+   the program reuses its free memory on a cycle longer than D. Sources whose reuse can be watched
+   (free slices of segments) report memory that a pass purged and that is written again within
+   MI_PURGE_REFAULT_WINDOW x D. While more than a quarter of what passes purge comes back that
+   soon, the effective decay time doubles, up to 16 D (1 s at most); while almost nothing comes
+   back it shrinks toward D by an eighth per pass. Holding memory longer is allowed only while it
+   is cheap: while what stays pending after a pass is at most an eighth of the committed memory
+   (or 8 MiB, if more); above that the effective time shrinks by a quarter per pass, and above
+   twice that it is D again at once. larson, which empties pages and carves them again on cycles
+   of tens of milliseconds with a few MiB free at a time, stops paying a fault for each cycle; a
+   program with much free memory (threads-rss-mixed) keeps it for D, as before.
+--------------------------------------------------------------------------------------------- */
+#define MI_PURGE_REFAULT_WINDOW 4
+#define MI_PURGE_ADAPT_MAX      16
+#define MI_PURGE_ALLOWANCE      ((size_t)8 << 20)  // held longer only while pending is at most this,
+                                              // or an eighth of the committed memory if more
+static _Atomic(long long) mi_purge_decay_eff;  // the effective D, ms (below D: D)
+static _Atomic(size_t) mi_purge_refaulted;     // bytes reported since the last pass
+static size_t mi_purge_avg_watched;            // decaying sums over passes (pass lock held)
+static size_t mi_purge_avg_refaulted;
+
+static long long mi_purge_decay_effective(void) {
+  const long long d = _mi_purge_decay_ms();
+  if (d <= 0) return d;
+  long long max = MI_PURGE_ADAPT_MAX * d;
+  if (max > 1000) max = (d > 1000 ? d : 1000);
+  const long long e = mi_atomic_load_relaxed(&mi_purge_decay_eff);
+  return (e < d ? d : (e > max ? max : e));
+}
+
+bool _mi_purge_refault_is_soon(uint32_t age) {
+  const long long d = _mi_purge_decay_ms();
+  return (d > 0 && (long long)age < MI_PURGE_REFAULT_WINDOW * d);
+}
+
+void _mi_purge_refault(size_t bytes) { mi_atomic_add_relaxed(&mi_purge_refaulted, bytes); }
+
+// After a pass (not a forced one): weigh its purges against the refaults reported since the last.
+static void mi_purge_adapt(const mi_purge_pass_t* pass) {
+  const size_t refaulted = atomic_exchange_explicit(&mi_purge_refaulted, 0, memory_order_relaxed);
+  mi_purge_avg_watched += pass->watched - mi_purge_avg_watched / 8;
+  mi_purge_avg_refaulted += refaulted - mi_purge_avg_refaulted / 8;
+  const long long d = _mi_purge_decay_ms();
+  long long e = mi_purge_decay_effective();
+  const int64_t committed = mi_atomic_load_relaxed(&_mi_stats_main.committed.current);
+  const size_t footprint = (committed > 0 ? (size_t)committed : 0);
+  const size_t allowance = (footprint / 8 > MI_PURGE_ALLOWANCE ? footprint / 8 : MI_PURGE_ALLOWANCE);
+  if (pass->pending > allowance) {
+    // what is held is no longer small: back toward D, at once if it is twice the allowance
+    e = (pass->pending > 2 * allowance ? d : e - e / 4);
+  } else if (refaulted > 0 && mi_purge_avg_refaulted * 4 > mi_purge_avg_watched) {
+    e *= 2;  // (clamped to 16 D when read)
+  } else if (mi_purge_avg_refaulted * 16 < mi_purge_avg_watched) {
+    e -= e / 8;
+    if (e < d) e = d;
+  }
+  mi_atomic_store_relaxed(&mi_purge_decay_eff, e);
+}
+
+/* ---------------------------------------------------------------------------------------------
    Passes. One at a time (mi_purge_pass_lock). The segment walk holds mi_purge_map_lock, which a
    segment also takes to leave the segment map, so every segment a pass looks at stays mapped.
 --------------------------------------------------------------------------------------------- */
@@ -103,7 +164,7 @@ static size_t mi_purge_pass_locked(bool force) {
   mi_purge_pass_t pass;
   memset(&pass, 0, sizeof(pass));
   pass.now = _mi_purge_clock();
-  pass.decay = _mi_purge_decay_ms();
+  pass.decay = mi_purge_decay_effective();
   pass.force = force;
   if (pass.decay < 0) return 0;  // purging is off (the option may change at run time)
   if (pass.decay == 0) pass.decay = 1;
@@ -112,6 +173,7 @@ static size_t mi_purge_pass_locked(bool force) {
   mi_unlock(&mi_purge_map_lock);
   _mi_arenas_purge_apply(&pass);
   _mi_os_huge_cache_apply(&pass);
+  if (!force) mi_purge_adapt(&pass);
   return pass.pending;
 }
 
@@ -130,7 +192,7 @@ static size_t mi_purge_pass(bool force, bool wait) {
 
 // Between passes: D/8, 5 ms .. 100 ms.
 static long mi_purge_interval_ms(void) {
-  const long long d = _mi_purge_decay_ms() / 8;
+  const long long d = mi_purge_decay_effective() / 8;
   return (long)(d < 5 ? 5 : (d > 100 ? 100 : d));
 }
 

@@ -100,6 +100,14 @@ static size_t mi_segment_purge_range(mi_segment_t* segment, size_t idx, size_t c
   return bytes;
 }
 
+// A pass of the engine purged [idx, idx+count) at `now`: if the program writes them again soon,
+// the purge was a fault for nothing (mi_segment_mark_dirty tells the engine).
+static void mi_segment_purged_by_pass(mi_segment_t* segment, size_t idx, size_t count, uint32_t now) {
+  if (mi_slice_mask_any(&segment->dirty_mask, idx, count)) return;  // (MADV_FREE: still dirty)
+  mi_slice_mask_set(&segment->purged_mask, idx, count, true);
+  for (size_t i = idx; i < idx + count; i++) segment->purge_since[i] = now;
+}
+
 // Purge every pending slice now (mask lock held).
 static void mi_segment_purge_all(mi_segment_t* segment) {
   size_t i = mi_slice_mask_find(&segment->purge_mask, 0, true);
@@ -151,6 +159,15 @@ static size_t mi_segment_huge_purge(mi_segment_t* segment) {
   return end - start;
 }
 
+static void mi_segment_purge_run(mi_segment_t* segment, size_t idx, size_t count,
+                                 mi_purge_pass_t* pass) {
+  mi_segment_purge_range(segment, idx, count);
+  if (!pass->force) {
+    mi_segment_purged_by_pass(segment, idx, count, pass->now);
+    pass->watched += count * MI_SLICE_SIZE;
+  }
+}
+
 // A pass of the engine: purge the pending slices that are due, in runs.
 void _mi_segment_purge_apply(mi_segment_t* segment, mi_purge_pass_t* pass) {
   if (segment->kind == MI_SEGMENT_HUGE) {
@@ -173,13 +190,13 @@ void _mi_segment_purge_apply(mi_segment_t* segment, mi_purge_pass_t* pass) {
     if (take && run > 0 && run_start + run == i) {
       run++;
     } else {
-      if (run > 0) mi_segment_purge_range(segment, run_start, run);
+      if (run > 0) mi_segment_purge_run(segment, run_start, run, pass);
       run = (take ? 1 : 0);
       run_start = i;
     }
     i = mi_slice_mask_find(&segment->purge_mask, i + 1, true);
   }
-  if (run > 0) mi_segment_purge_range(segment, run_start, run);
+  if (run > 0) mi_segment_purge_run(segment, run_start, run, pass);
   mi_segment_mask_unlock(segment);
 }
 
@@ -286,8 +303,21 @@ static void mi_segment_span_free_coalesce(mi_segment_t* segment, mi_page_t* slic
   mi_segment_span_free(segment, mi_slice_index(segment, slice), count, tld);
 }
 
-// [idx, idx+count) is about to be written: dirty (and committed) until purged.
+// [idx, idx+count) is about to be written: dirty (and committed) until purged. Slices that a pass
+// purged a moment ago fault in again: the engine hears of it (mask lock held, or a new segment).
 static void mi_segment_mark_dirty(mi_segment_t* segment, size_t idx, size_t count) {
+  if (mi_unlikely(mi_slice_mask_any(&segment->purged_mask, idx, count))) {
+    const uint32_t now = _mi_purge_clock();
+    size_t soon = 0;
+    for (size_t i = idx; i < idx + count; i++) {
+      if (mi_slice_mask_any(&segment->purged_mask, i, 1) &&
+          _mi_purge_refault_is_soon(now - segment->purge_since[i])) {
+        soon++;
+      }
+    }
+    mi_slice_mask_set(&segment->purged_mask, idx, count, false);
+    if (soon > 0) _mi_purge_refault(soon * MI_SLICE_SIZE);
+  }
   const size_t now_dirty = mi_slice_mask_set(&segment->dirty_mask, idx, count, true);
   mi_stat_increase(committed, now_dirty * MI_SLICE_SIZE);
 }
@@ -403,7 +433,6 @@ static mi_segment_t* mi_segment_alloc_normal(mi_arena_id_t req, mi_segments_tld_
   const size_t usable = mi_segment_usable_slices();
   segment->segment_slices = (uint32_t)usable;
   segment->segment_info_slices = (uint32_t)info_slices;
-  // the info slices form a span that is never free
   // the info slices form a span that is never free (its slice_page entries are 0 from the init)
   mi_page_t* info = &segment->slices[0];
   info->slice_count = (uint32_t)info_slices;

@@ -220,6 +220,8 @@ uint32_t  _mi_purge_clock(void);    // ms since the process started: the stamp o
 long long _mi_purge_decay_ms(void); // the decay time D; 0: purge at once; < 0: never
 bool _mi_purge_due(mi_purge_pass_t* pass, uint32_t since, uintptr_t key, size_t bytes);
 void _mi_purge_report(void);        // new pending memory (any thread, any lock held)
+bool _mi_purge_refault_is_soon(uint32_t age);  // memory purged `age` ms ago is written again:
+void _mi_purge_refault(size_t bytes);          // ... soon: a purge for nothing (any lock held)
 void _mi_purge_poke(void);          // a free into an abandoned segment
 extern _Atomic(bool) _mi_purge_start_wanted;  // a report came and the helper thread is not up
 void _mi_purge_start_slow(void) mi_decl_noinline;

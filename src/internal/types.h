@@ -198,6 +198,7 @@ typedef struct mi_purge_pass_s {
   bool      force;     // purge everything pending
   size_t    pending;   // bytes left pending
   size_t    purged;    // bytes purged
+  size_t    watched;   // of those, bytes whose refault is watched (free slices of segments)
 } mi_purge_pass_t;
 
 typedef enum mi_segment_kind_e { MI_SEGMENT_NORMAL, MI_SEGMENT_HUGE } mi_segment_kind_t;
@@ -216,6 +217,7 @@ typedef struct mi_segment_s {
   // Pending memory (purge.c): the masks, stamps and counts below change under mask_lock only,
   // since a purge pass of any thread looks at owned segments too.
   mi_slice_mask_t purge_mask;        // free dirty slices not purged yet
+  mi_slice_mask_t purged_mask;       // free slices a pass purged (at purge_since), not written since
   _Atomic(uint32_t) purge_count;     // [shared] slices set in purge_mask (read without the lock)
   _Atomic(uint8_t) mask_lock;        // [shared] guards the masks, stamps and counts
   _Atomic(uint32_t) huge_free_since; // [shared] huge: the block was freed by another thread then
@@ -236,8 +238,9 @@ typedef struct mi_segment_s {
   _Alignas(64) _Atomic(uintptr_t) page_thread_free[MI_SLICES_PER_SEGMENT];  // [shared] remote
                                      // frees of a page (see mi_tf_*), at mi_tf_slot(first slice)
   _Alignas(64) mi_page_t slices[MI_SLICES_PER_SEGMENT + 1];
-  uint32_t purge_since[MI_SLICES_PER_SEGMENT];  // of each slice in purge_mask: when it became free
-                                     // (_mi_purge_clock; under mask_lock)
+  uint32_t purge_since[MI_SLICES_PER_SEGMENT];  // of each slice in purge_mask: when it became free;
+                                     // in purged_mask: when it was purged (_mi_purge_clock; under
+                                     // mask_lock)
 } mi_segment_t;
 
 _Static_assert(sizeof(mi_segment_t) <= MI_SLICE_SIZE, "segment header must fit in one slice");
