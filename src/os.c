@@ -8,16 +8,43 @@
 static mi_os_config_t mi_os_config = {4096, 2 * 1024 * 1024, true};
 
 static bool mi_os_advise_huge;  // allow_large_os_pages: ask for huge pages on large mappings
+static bool mi_os_thp_blocks;   // ask for huge pages on big blocks only (see below)
 
 void _mi_os_init(void) { _mi_prim_mem_init(&mi_os_config); }
 
-// After the options are read: MIMALLOC_ALLOW_THP=0 turns transparent huge pages off for the
-// process; MIMALLOC_ALLOW_LARGE_OS_PAGES=1 asks for them (MADV_HUGEPAGE) on arenas and other
-// mappings of at least one huge page.
+/* Transparent huge pages (THP). MIMALLOC_ALLOW_THP=0 turns them off for the process.
+   MIMALLOC_ALLOW_LARGE_OS_PAGES=1 asks for them (MADV_HUGEPAGE) on arenas and every other mapping
+   of at least one huge page: small pages then cost a huge page of RSS each.
+   By default, where the kernel gives huge pages only where asked (its "madvise" mode), they are
+   asked for on the memory of big blocks alone (mi_os_thp_blocks): the own mappings of huge blocks
+   of 2 MiB or more, and the 2 MiB units of a segment that such a block covers whole (segment.c
+   decides and calls _mi_os_advise_thp). A program writes such a block through, so a unit costs
+   the same memory as its 512 small pages and one fault instead of 512; the rest of the arena is
+   advised against huge pages, so that a unit given back to small blocks merges with its
+   neighbours into one kernel mapping again. (A program that touches a big block sparsely pays a
+   huge page per touched unit: MIMALLOC_ALLOW_THP=0.) In the "always" mode the kernel uses huge
+   pages everywhere it can, and nothing is advised. */
 void _mi_os_init_options(void) {
   const bool allow_thp = mi_option_is_enabled(mi_option_allow_thp);
   _mi_prim_thp_configure(allow_thp);
   mi_os_advise_huge = allow_thp && mi_option_is_enabled(mi_option_allow_large_os_pages);
+  mi_os_thp_blocks = allow_thp && !mi_os_advise_huge && MI_THP_UNIT == mi_os_config.large_page_size &&
+                     _mi_prim_thp_mode() == MI_THP_MADVISE;
+}
+
+bool _mi_os_thp_blocks(void) { return mi_os_thp_blocks; }
+
+// Huge pages on [p, p+size) (huge) or not, in the mode that asks for them on big blocks.
+void _mi_os_advise_thp(void* p, size_t size, bool huge) {
+  if (mi_os_thp_blocks) _mi_prim_advise_thp(p, size, huge);
+}
+
+// A new mapping of ours: a huge block's (the segment layer advises it in the big-block mode) or
+// not (arenas, segments: against huge pages in that mode).
+static void mi_os_advise_mapping(void* p, size_t size, bool huge_block) {
+  if (size < mi_os_config.large_page_size) return;
+  if (mi_os_advise_huge) _mi_prim_advise_thp(p, size, true);
+  else if (!huge_block) _mi_os_advise_thp(p, size, false);
 }
 
 size_t _mi_os_page_size(void) { return mi_os_config.page_size; }
@@ -79,8 +106,9 @@ void* _mi_os_alloc(size_t size, mi_memid_t* memid) {
 }
 
 // Map `size` bytes aligned to `alignment` (a power of two >= the page size) by mapping
-// `size + alignment` and unmapping the unaligned head and the tail.
-void* _mi_os_alloc_aligned(size_t size, size_t alignment, mi_memid_t* memid) {
+// `size + alignment` and unmapping the unaligned head and the tail; advised as a huge block's
+// mapping (huge_block) or as the others.
+static void* mi_os_alloc_aligned(size_t size, size_t alignment, bool huge_block, mi_memid_t* memid) {
   *memid = (mi_memid_t){.kind = MI_MEM_NONE};
   mi_assert(_mi_is_power_of_two(alignment));
   if (size == 0) return NULL;
@@ -95,14 +123,17 @@ void* _mi_os_alloc_aligned(size_t size, size_t alignment, mi_memid_t* memid) {
   const size_t tail = over - head - size;
   if (head > 0) mi_os_unmap(base, head);
   if (tail > 0) mi_os_unmap(aligned + size, tail);
-  if (mi_os_advise_huge && size >= mi_os_config.large_page_size)
-    _mi_prim_advise_huge(aligned, size);
+  mi_os_advise_mapping(aligned, size, huge_block);
   *memid = (mi_memid_t){.kind = MI_MEM_OS,
                         .base = aligned,
                         .size = size,
                         .initially_zero = true,
                         .initially_committed = true};
   return aligned;
+}
+
+void* _mi_os_alloc_aligned(size_t size, size_t alignment, mi_memid_t* memid) {
+  return mi_os_alloc_aligned(size, alignment, false, memid);
 }
 
 // `size` bytes (a multiple of 1 GiB) of 1 GiB huge OS pages, or NULL when the system has none.
@@ -164,7 +195,7 @@ void* _mi_os_remap(void* base, size_t old_size, size_t new_size, size_t alignmen
     p = base;
   } else {
     mi_memid_t fresh;
-    void* target = _mi_os_alloc_aligned(new_size, alignment, &fresh);
+    void* target = mi_os_alloc_aligned(new_size, alignment, true, &fresh);
     if (target == NULL) return NULL;
     if (_mi_prim_remap(base, old_size, new_size, target) != 0) {
       mi_os_unmap(target, new_size);
@@ -252,7 +283,7 @@ void* _mi_os_alloc_huge(size_t size, size_t alignment, mi_memid_t* memid) {
     if (p != NULL) return p;
     mi_os_unmap(found, found_size);
   }
-  return _mi_os_alloc_aligned(size, alignment, memid);
+  return mi_os_alloc_aligned(size, alignment, true, memid);
 }
 
 void _mi_os_free_huge(mi_memid_t memid) {

@@ -81,11 +81,14 @@ bool _mi_purge_due(mi_purge_pass_t* pass, uint32_t since, uintptr_t key, size_t 
    MI_PURGE_REFAULT_WINDOW x D. While more than a quarter of what passes purge comes back that
    soon, the effective decay time doubles, up to 16 D (1 s at most); while almost nothing comes
    back it shrinks toward D by an eighth per pass. Holding memory longer is allowed only while it
-   is cheap: while what stays pending after a pass is at most an eighth of the committed memory
-   (or 8 MiB, if more); above that the effective time shrinks by a quarter per pass, and above
-   twice that it is D again at once. larson, which empties pages and carves them again on cycles
-   of tens of milliseconds with a few MiB free at a time, stops paying a fault for each cycle; a
-   program with much free memory (threads-rss-mixed) keeps it for D, as before.
+   is cheap: while the free spans inside segments that stay pending after a pass are at most an
+   eighth of the committed memory (or 8 MiB, if more), and the whole units pending (free arena
+   blocks, cached huge mappings: any new segment or huge block reuses one whole) at most the live
+   memory; above that the effective time shrinks by a quarter per pass, and above twice that it
+   is D again at once. larson, which empties pages and carves them again on cycles of tens of
+   milliseconds with a few MiB free at a time, stops paying a fault for each cycle, and so does a
+   program that replaces big blocks (malloc-large); a program with much free memory in its
+   segments (threads-rss-mixed) keeps it for D, as before.
 --------------------------------------------------------------------------------------------- */
 #define MI_PURGE_REFAULT_WINDOW 4
 #define MI_PURGE_ADAPT_MAX      16
@@ -122,9 +125,12 @@ static void mi_purge_adapt(const mi_purge_pass_t* pass) {
   const int64_t committed = mi_atomic_load_relaxed(&_mi_stats_main.committed.current);
   const size_t footprint = (committed > 0 ? (size_t)committed : 0);
   const size_t allowance = (footprint / 8 > MI_PURGE_ALLOWANCE ? footprint / 8 : MI_PURGE_ALLOWANCE);
-  if (pass->pending > allowance) {
+  const size_t live = (footprint > pass->pending ? footprint - pass->pending : 0);
+  const size_t whole = pass->pending - pass->pending_spans;
+  const size_t whole_allowance = (live > MI_PURGE_ALLOWANCE ? live : MI_PURGE_ALLOWANCE);
+  if (pass->pending_spans > allowance || whole > whole_allowance) {
     // what is held is no longer small: back toward D, at once if it is twice the allowance
-    e = (pass->pending > 2 * allowance ? d : e - e / 4);
+    e = (pass->pending_spans > 2 * allowance || whole > 2 * whole_allowance ? d : e - e / 4);
   } else if (refaulted > 0 && mi_purge_avg_refaulted * 4 > mi_purge_avg_watched) {
     e *= 2;  // (clamped to 16 D when read)
   } else if (mi_purge_avg_refaulted * 16 < mi_purge_avg_watched) {
@@ -171,6 +177,7 @@ static size_t mi_purge_pass_locked(bool force) {
   mi_lock(&mi_purge_map_lock);
   _mi_segment_map_visit(&mi_purge_visit_apply, &pass);
   mi_unlock(&mi_purge_map_lock);
+  pass.pending_spans = pass.pending;
   _mi_arenas_purge_apply(&pass);
   _mi_os_huge_cache_apply(&pass);
   if (!force) mi_purge_adapt(&pass);

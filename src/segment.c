@@ -322,8 +322,74 @@ static void mi_segment_mark_dirty(mi_segment_t* segment, size_t idx, size_t coun
   mi_stat_increase(committed, now_dirty * MI_SLICE_SIZE);
 }
 
-// Turn [idx, idx+count) into a page: every slice points back to the first.
-static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, size_t count) {
+/* Huge pages for big blocks (os.c says when they are asked for). The 2 MiB units that a span of
+   a block of MI_THP_UNIT or more covers whole are advised for huge pages; a unit that a span of
+   smaller blocks touches is advised against them again (its memory may still be one huge page, if
+   it was not purged meanwhile: the advice only decides how it faults in). Units at a big block's
+   ends are shared with its neighbours and keep small pages, so a purge of the freed block's span
+   frees its units whole and never splits a huge page. (the owner; never the program's memory) */
+static uint32_t mi_thp_units_bits(size_t first, size_t end) {  // units [first, end)
+  return (end > first ? ((1u << (end - first)) - 1) << first : 0);
+}
+
+static void mi_segment_thp_advise(mi_segment_t* segment, uint32_t units, bool huge) {
+  const size_t first = (size_t)__builtin_ctz(units);
+  const size_t end = 32 - (size_t)__builtin_clz(units);  // (the units between are already so)
+  _mi_os_advise_thp((uint8_t*)segment + first * MI_THP_UNIT, (end - first) * MI_THP_UNIT, huge);
+}
+
+static void mi_segment_thp_carve(mi_segment_t* segment, size_t idx, size_t count, bool big) {
+  if (!_mi_os_thp_blocks() || segment->memid.no_purge) return;
+  if (big) {
+    const size_t first = _mi_divide_up(idx, MI_THP_UNIT_SLICES);
+    const size_t end = (idx + count) / MI_THP_UNIT_SLICES;
+    const uint32_t add = mi_thp_units_bits(first, end) & ~(uint32_t)segment->thp_units;
+    if (add == 0) return;
+    mi_segment_thp_advise(segment, add, true);
+    segment->thp_units |= (uint16_t)add;
+  } else {
+    const size_t first = idx / MI_THP_UNIT_SLICES;
+    const size_t end = _mi_divide_up(idx + count, MI_THP_UNIT_SLICES);
+    const uint32_t drop = mi_thp_units_bits(first, end) & segment->thp_units;
+    if (drop == 0) return;
+    mi_segment_thp_advise(segment, drop, false);
+    segment->thp_units &= (uint16_t)~drop;
+  }
+}
+
+// The segment's memory goes back to its arena, whose memory has small pages.
+static void mi_segment_thp_release(mi_segment_t* segment) {
+  if (segment->thp_units == 0) return;
+  mi_segment_thp_advise(segment, segment->thp_units, false);
+  segment->thp_units = 0;
+}
+
+// Whether pages of `block_size` are big blocks: their units get huge pages.
+static bool mi_thp_is_big(size_t block_size) { return block_size >= MI_THP_UNIT; }
+
+static size_t mi_segment_info_size(void);
+
+// A huge block's own mapping [base, base+size), fresh or from the cache: huge pages for the units
+// of a big block (from the mapping's start when only the header precedes the block there; a
+// huge alignment's lead is never touched), small pages for the rest.
+static void mi_segment_huge_thp(mi_memid_t memid, const uint8_t* block, size_t block_size) {
+  if (!_mi_os_thp_blocks() || memid.kind != MI_MEM_OS || memid.no_purge) return;
+  uint8_t* const base = (uint8_t*)memid.base;
+  uint8_t* from = base;
+  if (!mi_thp_is_big(block_size)) {
+    from = base + memid.size;
+  } else if ((size_t)(block - base) > mi_segment_info_size()) {
+    from = (uint8_t*)_mi_align_up((uintptr_t)block, MI_THP_UNIT);
+    if (from > base + memid.size) from = base + memid.size;
+  }
+  if (from > base) _mi_os_advise_thp(base, (size_t)(from - base), false);
+  if (from < base + memid.size) _mi_os_advise_thp(from, memid.size - (size_t)(from - base), true);
+}
+
+// Turn [idx, idx+count) into a page for blocks of `block_size`: every slice points back to the
+// first.
+static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, size_t count,
+                                           size_t block_size) {
   mi_page_t* page = &segment->slices[idx];
   page->slice_count = (uint32_t)count;
   page->slice_index = (uint16_t)idx;
@@ -348,6 +414,7 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
   mi_segment_pending_clear(segment, idx, count);  // reused before its purge
   mi_segment_mark_dirty(segment, idx, count);
   mi_segment_mask_unlock(segment);
+  mi_segment_thp_carve(segment, idx, count, mi_thp_is_big(block_size));
   segment->used++;
   mi_stat_increase(pages, 1);
   return page;
@@ -355,24 +422,31 @@ static mi_page_t* mi_segment_span_allocate(mi_segment_t* segment, size_t idx, si
 
 
 // A free span of at least `slice_count` slices in a segment suitable for arena `req` (0: any
-// shared memory) becomes a page; NULL if the thread has none.
-static mi_page_t* mi_segments_page_find_and_allocate(size_t slice_count, mi_arena_id_t req,
-                                                     mi_segments_tld_t* tld) {
-  for (mi_span_queue_t* sq = mi_span_queue_for(slice_count, tld);
-       sq <= &tld->spans[MI_SEGMENT_BIN_MAX]; sq++) {
-    for (mi_page_t* slice = sq->first; slice != NULL; slice = slice->next) {
-      if (slice->slice_count < slice_count) continue;  // only in the first bin searched
-      mi_segment_t* segment = _mi_page_segment(slice);
-      if (!_mi_arena_memid_is_suitable(segment->memid, req)) continue;
-      const size_t idx = mi_slice_index(segment, slice);
-      const size_t available = slice->slice_count;
-      mi_span_queue_delete(sq, slice);
-      if (available > slice_count) {
-        mi_segment_span_free(segment, idx + slice_count, available - slice_count, tld);
+// shared memory) becomes a page for blocks of `block_size`; NULL if the thread has none. A big
+// block starts on a 2 MiB unit where a span allows, so that huge pages cover all its units but
+// the last (else the first fit, as for the others).
+static mi_page_t* mi_segments_page_find_and_allocate(size_t slice_count, size_t block_size,
+                                                     mi_arena_id_t req, mi_segments_tld_t* tld) {
+  const bool aligned = (mi_thp_is_big(block_size) && _mi_os_thp_blocks());
+  for (size_t align = (aligned ? MI_THP_UNIT_SLICES : 1); align >= 1; align = (align > 1 ? 1 : 0)) {
+    for (mi_span_queue_t* sq = mi_span_queue_for(slice_count, tld);
+         sq <= &tld->spans[MI_SEGMENT_BIN_MAX]; sq++) {
+      for (mi_page_t* slice = sq->first; slice != NULL; slice = slice->next) {
+        mi_segment_t* segment = _mi_page_segment(slice);
+        const size_t idx = mi_slice_index(segment, slice);
+        const size_t end = idx + slice->slice_count;
+        const size_t start = _mi_align_up(idx, align);
+        if (start + slice_count > end) continue;  // (without alignment: in the first bin only)
+        if (!_mi_arena_memid_is_suitable(segment->memid, req)) continue;
+        mi_span_queue_delete(sq, slice);
+        if (start > idx) mi_segment_span_free(segment, idx, start - idx, tld);
+        if (end > start + slice_count) {
+          mi_segment_span_free(segment, start + slice_count, end - start - slice_count, tld);
+        }
+        mi_page_t* page = mi_segment_span_allocate(segment, start, slice_count, block_size);
+        mi_assert_expensive(_mi_segment_is_valid(segment));
+        return page;
       }
-      mi_page_t* page = mi_segment_span_allocate(segment, idx, slice_count);
-      mi_assert_expensive(_mi_segment_is_valid(segment));
-      return page;
     }
   }
   return NULL;
@@ -502,6 +576,7 @@ static mi_page_t* mi_segment_alloc_huge(size_t block_size, size_t alignment, siz
   uint8_t* base = (uint8_t*)mi_segment_huge_map(map_size, map_alignment, req, &memid);
   if (base == NULL) return NULL;
   uint8_t* block = base + lead;
+  mi_segment_huge_thp(memid, block, block_size);
   mi_segment_t* segment = _mi_ptr_segment(block);
   // With some offsets the block starts just past a frame boundary, leaving no room for the
   // header in its frame: the header then goes in the frame below and the block is registered as
@@ -582,6 +657,7 @@ static void mi_segment_free(mi_segment_t* segment, mi_segments_tld_t* tld) {
     // the arena counts the block as committed while it is free and dirty
     mi_stat_decrease(committed, mi_slice_mask_count(&segment->dirty_mask) * MI_SLICE_SIZE);
     mi_segment_protect_guards(segment, false);
+    mi_segment_thp_release(segment);
     _mi_arena_free(segment, MI_SEGMENT_SIZE, segment->memid);
   }
 }
@@ -730,6 +806,7 @@ void* _mi_segment_large_realloc(void* p, size_t newsize) {
     mi_segment_mask_unlock(segment);
     page->slice_count = (uint32_t)slices;
   }
+  mi_segment_thp_carve(segment, idx, slices, mi_thp_is_big(block_size));
   const bool full = mi_page_is_in_full(page);
   _mi_page_queue_remove(heap, _mi_heap_page_queue_of(heap, page), page);
   page->block_size = block_size;
@@ -772,14 +849,14 @@ mi_page_t* _mi_segment_page_alloc(mi_heap_t* heap, size_t block_size, size_t pag
     return mi_segment_alloc_huge(block_size, page_alignment, align_offset, heap->arena_id, tld);
   }
   const size_t slices = mi_page_slices_for(block_size);
-  mi_page_t* page = mi_segments_page_find_and_allocate(slices, heap->arena_id, tld);
+  mi_page_t* page = mi_segments_page_find_and_allocate(slices, block_size, heap->arena_id, tld);
   if (page != NULL) return page;
   if (may_adopt && !heap->no_reclaim && _mi_segment_try_reclaim_abandoned(heap, tld)) {
     *adopted = true;
     return NULL;
   }
   if (mi_segment_alloc_normal(heap->arena_id, tld) == NULL) return NULL;
-  return mi_segments_page_find_and_allocate(slices, heap->arena_id, tld);
+  return mi_segments_page_find_and_allocate(slices, block_size, heap->arena_id, tld);
 }
 
 // A page with no live block stops being one (its slices become a free span next).

@@ -133,6 +133,8 @@ void   _mi_os_fork_lock(bool lock);
 size_t _mi_os_page_size(void);
 void*  _mi_os_alloc(size_t size, mi_memid_t* memid);
 void*  _mi_os_alloc_aligned(size_t size, size_t alignment, mi_memid_t* memid);
+bool   _mi_os_thp_blocks(void);  // huge pages asked for on big blocks' memory alone (os.c)
+void   _mi_os_advise_thp(void* p, size_t size, bool huge);  // ... on a range (in that mode)
 void   _mi_os_free(void* p, size_t size, mi_memid_t memid);
 bool   _mi_os_decommit(void* p, size_t size);
 bool   _mi_os_purge(void* p, size_t size);

@@ -35,6 +35,8 @@
 #define MI_SMALL_OBJ_SIZE_MAX (MI_SMALL_PAGE_SIZE / 8)            // 8 KiB
 #define MI_MEDIUM_OBJ_SIZE_MAX (MI_MEDIUM_PAGE_SIZE / 8)          // 64 KiB
 #define MI_LARGE_OBJ_SIZE_MAX (MI_SEGMENT_SIZE / 2)               // 16 MiB: above is huge
+#define MI_THP_UNIT           ((size_t)2 << 20)                   // a transparent huge page
+#define MI_THP_UNIT_SLICES    (MI_THP_UNIT / MI_SLICE_SIZE)       // 32
 
 #define MI_MAX_ALIGN_SIZE     16          // every block is aligned at least to this
 #define MI_GRANULE_SHIFT      4
@@ -197,6 +199,8 @@ typedef struct mi_purge_pass_s {
   long long decay;     // D, ms (> 0)
   bool      force;     // purge everything pending
   size_t    pending;   // bytes left pending
+  size_t    pending_spans;  // of those, free spans inside segments (the rest: whole arena blocks
+                            // and cached huge mappings)
   size_t    purged;    // bytes purged
   size_t    watched;   // of those, bytes whose refault is watched (free slices of segments)
 } mi_purge_pass_t;
@@ -229,6 +233,8 @@ typedef struct mi_segment_s {
                                      // it (NULL: the main one); NULL while owned
   size_t visit_epoch;                // the last mi_abandoned_visit_blocks walk that saw it
   uint8_t* displaced_block;          // huge block outside this header's frame (see segment-map.c)
+  uint16_t thp_units;                // 2 MiB units advised for huge pages (big blocks' memory:
+                                     // see mi_segment_thp_carve); changed by the owner only
   // Per slice, apart from the descriptors (each array on lines of its own):
   _Alignas(64) uint16_t slice_page[MI_SLICES_PER_SEGMENT + 1];  // [shared] the index of the first
                                      // slice of the page or span each slice is part of (of a free
@@ -244,6 +250,7 @@ typedef struct mi_segment_s {
 } mi_segment_t;
 
 _Static_assert(sizeof(mi_segment_t) <= MI_SLICE_SIZE, "segment header must fit in one slice");
+_Static_assert(MI_SEGMENT_SIZE / MI_THP_UNIT <= 16, "thp_units has a bit per 2 MiB unit");
 
 /* ---------------------------------------------------------------------------------------------
    Queues. A page queue holds the pages of one size class of one heap; a span queue holds free

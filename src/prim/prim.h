@@ -22,6 +22,12 @@ void _mi_prim_mem_init(mi_os_config_t* config);
 // PR_SET_THP_DISABLE does); _mi_prim_advise_huge asks for them on a range (MADV_HUGEPAGE).
 void _mi_prim_thp_configure(bool allow_thp);
 void _mi_prim_advise_huge(void* addr, size_t size);
+// MADV_HUGEPAGE (huge) or MADV_NOHUGEPAGE on a range; nothing where the OS has no such advice.
+void _mi_prim_advise_thp(void* addr, size_t size, bool huge);
+// Whether the kernel backs memory with transparent huge pages: never (or unknown), only where
+// advised (MADV_HUGEPAGE), or always (unless advised against).
+typedef enum mi_thp_mode_e { MI_THP_NEVER, MI_THP_MADVISE, MI_THP_ALWAYS } mi_thp_mode_t;
+mi_thp_mode_t _mi_prim_thp_mode(void);
 
 // Map `size` bytes (a multiple of the page size) readable and writable. Post: *addr is page aligned
 // and the memory reads as zero.

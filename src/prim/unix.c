@@ -58,13 +58,33 @@ void _mi_prim_thp_configure(bool allow_thp) {
 #endif
 }
 
-void _mi_prim_advise_huge(void* addr, size_t size) {
-#if defined(MADV_HUGEPAGE)
-  madvise(addr, size, MADV_HUGEPAGE);
+void _mi_prim_advise_huge(void* addr, size_t size) { _mi_prim_advise_thp(addr, size, true); }
+
+void _mi_prim_advise_thp(void* addr, size_t size, bool huge) {
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+  madvise(addr, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 #else
   (void)addr;
   (void)size;
+  (void)huge;
 #endif
+}
+
+// The kernel's THP mode, from /sys/kernel/mm/transparent_hugepage/enabled ("always [madvise]
+// never": the bracketed word).
+mi_thp_mode_t _mi_prim_thp_mode(void) {
+#if defined(__linux__)
+  const int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return MI_THP_NEVER;
+  char buf[128];
+  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return MI_THP_NEVER;
+  buf[n] = 0;
+  if (strstr(buf, "[always]") != NULL) return MI_THP_ALWAYS;
+  if (strstr(buf, "[madvise]") != NULL) return MI_THP_MADVISE;
+#endif
+  return MI_THP_NEVER;
 }
 
 int _mi_prim_alloc(void* hint, size_t size, void** addr) {

@@ -3,7 +3,8 @@
    and faulted in again every time: 40 cycles of malloc(20 MiB), touch every page, free must take
    few page faults after the first; the memory still goes back once the delay has passed (light
    activity for 400 ms brings RSS down), and mi_collect(true) returns it at once.
-   --no-cache (run with MIMALLOC_PURGE_DELAY=0): every cycle faults the block in anew. */
+   --no-cache (run with MIMALLOC_PURGE_DELAY=0, and MIMALLOC_ALLOW_THP=0 so that faults count
+   4 KiB pages, not huge pages): every cycle faults the block in anew. */
 #include <mimalloc.h>
 #include <stdio.h>
 #include <stdlib.h>

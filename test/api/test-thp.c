@@ -1,9 +1,13 @@
-/* test-thp [--no-thp | --large]: the transparent-huge-page options do what mimalloc's do.
-     (default)  THP stay allowed for the process (THP_enabled: 1 in /proc/self/status);
-     --no-thp   run with MIMALLOC_ALLOW_THP=0: the process has THP turned off (THP_enabled: 0);
+/* test-thp [--no-thp | --large]: the transparent-huge-page options, and huge pages for big blocks.
+     (default)  THP stay allowed for the process (THP_enabled: 1 in /proc/self/status). In the
+                kernel's "madvise" mode, big blocks' memory is advised for huge pages and nothing
+                else is (/proc/self/smaps: THPeligible 1 and 0): an 8 MiB block's 2 MiB units, a
+                40 MiB block's mapping, not a small block's page; once the 8 MiB block is freed and
+                its memory carved for small blocks, those units are advised against again.
+     --no-thp   run with MIMALLOC_ALLOW_THP=0: the process has THP turned off (THP_enabled: 0) and
+                no block is eligible.
      --large    run with MIMALLOC_ALLOW_LARGE_OS_PAGES=1: the arena that holds a block is advised
-                for huge pages (its /proc/self/smaps entry says THPeligible: 1 where the kernel
-                offers THP at all; without the option, in the kernel's "madvise" mode, it is 0).
+                for huge pages, small blocks' pages included.
    A kernel without THP (no THP_enabled line, or THP "never") skips the checks that need it. */
 #include <mimalloc.h>
 #include <stdio.h>
@@ -62,32 +66,73 @@ static int thp_eligible(const void* p) {
   return v;
 }
 
+#define MIB ((size_t)1 << 20)
+
+// A block of `size` whose memory lies in [lo, hi) (kept live in `keep`, up to `max` tries), or NULL.
+static void* alloc_inside(size_t size, uintptr_t lo, uintptr_t hi, void** keep, size_t max) {
+  for (size_t i = 0; i < max; i++) {
+    void* q = mi_malloc(size);
+    keep[i] = q;
+    if (q != NULL && (uintptr_t)q >= lo && (uintptr_t)q < hi) return q;
+  }
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   const char* mode = (argc > 1 ? argv[1] : "");
-  t_begin("test-thp", "MIMALLOC_ALLOW_THP and MIMALLOC_ALLOW_LARGE_OS_PAGES");
-  void* p = mi_malloc(8 << 20);  // initialises the library (the options act at process init)
+  t_begin("test-thp", "MIMALLOC_ALLOW_THP, MIMALLOC_ALLOW_LARGE_OS_PAGES, huge pages for big blocks");
+  uint8_t* p = (uint8_t*)mi_malloc(8 * MIB);  // (the options act at process init)
   CHECK_NOT_NULL(p, "mi_malloc(8 MiB)");
+  uint8_t* small = (uint8_t*)mi_malloc(64);
+  uint8_t* huge = (uint8_t*)mi_malloc(40 * MIB);
+  CHECK(small != NULL && huge != NULL, "mi_malloc(64), mi_malloc(40 MiB)");
   const int enabled = thp_enabled();
   char kmode[32];
   thp_mode(kmode, sizeof(kmode));
+  const bool thp = (enabled == 1 && strcmp(kmode, "never") != 0 && thp_eligible(p) >= 0);
+  const bool madvise_mode = (thp && strcmp(kmode, "madvise") == 0);
   printf("    kernel THP mode '%s', THP_enabled %d, option allow_thp %ld, allow_large_os_pages %ld\n",
          kmode, enabled, mi_option_get(mi_option_allow_thp),
          mi_option_get(mi_option_allow_large_os_pages));
+  printf("    THPeligible: 8 MiB block %d (its 2nd MiB %d, last MiB %d), 64 B block %d, 40 MiB block %d\n",
+         thp_eligible(p), thp_eligible(p + MIB), thp_eligible(p + 7 * MIB), thp_eligible(small),
+         thp_eligible(huge + 20 * MIB));
   if (strcmp(mode, "--no-thp") == 0) {
     t_section("MIMALLOC_ALLOW_THP=0 turns THP off for the process");
     CHECK(mi_option_get(mi_option_allow_thp) == 0, "run with MIMALLOC_ALLOW_THP=0");
     if (enabled >= 0) CHECK_EQ(enabled, 0);
+    if (thp_eligible(p) >= 0) CHECK_EQ(thp_eligible(p + MIB), 0);
   } else if (strcmp(mode, "--large") == 0) {
     t_section("MIMALLOC_ALLOW_LARGE_OS_PAGES=1 advises arenas for huge pages");
     CHECK(mi_option_is_enabled(mi_option_allow_large_os_pages), "run with the option set");
-    const int eligible = thp_eligible(p);
-    if (enabled == 1 && strcmp(kmode, "never") != 0 && eligible >= 0) CHECK_EQ(eligible, 1);
+    if (thp) {
+      CHECK_EQ(thp_eligible(p), 1);
+      CHECK_EQ(thp_eligible(small), 1);
+    }
   } else {
-    t_section("by default THP stay allowed and arenas are not advised");
+    t_section("by default THP stay allowed, and only big blocks are advised for huge pages");
     if (enabled >= 0) CHECK_EQ(enabled, 1);
-    const int eligible = thp_eligible(p);
-    if (strcmp(kmode, "madvise") == 0 && eligible >= 0) CHECK_EQ(eligible, 0);
+    if (madvise_mode) {
+      // the 8 MiB block starts on a 2 MiB unit and covers at least three more whole
+      CHECK_EQ((uintptr_t)p % (2 * MIB), 0);
+      CHECK_EQ(thp_eligible(p), 1);
+      CHECK_EQ(thp_eligible(p + 5 * MIB), 1);
+      CHECK_EQ(thp_eligible(small), 0);
+      CHECK_EQ(thp_eligible(huge + 20 * MIB), 1);
+      t_section("a big block's units carved for small blocks are advised against huge pages again");
+      const uintptr_t lo = (uintptr_t)p;
+      mi_free(p);
+      mi_collect(false);
+      static void* keep[4096];
+      void* q = alloc_inside(32 * 1024, lo, lo + 2 * MIB, keep, 4096);
+      CHECK_NOT_NULL(q, "a 32 KiB block in the freed block's first unit");
+      if (q != NULL) CHECK_EQ(thp_eligible(q), 0);
+      for (size_t i = 0; i < 4096; i++) mi_free(keep[i]);  // (the rest are NULL)
+      p = NULL;
+    }
   }
   mi_free(p);
+  mi_free(small);
+  mi_free(huge);
   return t_end();
 }
