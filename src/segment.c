@@ -325,9 +325,11 @@ static void mi_segment_mark_dirty(mi_segment_t* segment, size_t idx, size_t coun
 /* Huge pages for big blocks (os.c says when they are asked for). The 2 MiB units that a span of
    a block of MI_THP_UNIT or more covers whole are advised for huge pages; a unit that a span of
    smaller blocks touches is advised against them again (its memory may still be one huge page, if
-   it was not purged meanwhile: the advice only decides how it faults in). Units at a big block's
-   ends are shared with its neighbours and keep small pages, so a purge of the freed block's span
-   frees its units whole and never splits a huge page. (the owner; never the program's memory) */
+   it was not purged meanwhile: the advice only decides how it faults in). A big block starts on a
+   unit where it can (mi_segments_page_find_and_allocate); the unit at its end (at both ends when
+   it could not) is shared with its neighbours and keeps small pages, so a purge of the freed
+   block's span frees its units whole and never splits a huge page. (The owner; never the
+   program's memory.) */
 static uint32_t mi_thp_units_bits(size_t first, size_t end) {  // units [first, end)
   return (end > first ? ((1u << (end - first)) - 1) << first : 0);
 }
