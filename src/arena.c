@@ -184,7 +184,7 @@ static mi_arena_id_t mi_arena_reserve_os_locked(size_t size, bool allow_large, b
   mi_memid_t memid;
   void* start = _mi_os_alloc_aligned(size, MI_ARENA_BLOCK_SIZE, &memid);
   if (start == NULL) return 0;
-  if (allow_large) _mi_prim_advise_huge(start, size);
+  if (allow_large) _mi_prim_advise_thp(start, size, true);
   const mi_arena_id_t id =
       mi_arena_add_locked(start, size, memid, exclusive, false, false, true, memid.initially_zero);
   if (id == 0) _mi_os_free(start, size, memid);

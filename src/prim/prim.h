@@ -19,9 +19,8 @@ typedef struct mi_os_config_s {
 void _mi_prim_mem_init(mi_os_config_t* config);
 
 // Transparent huge pages: allow_thp false disables them for the whole process (as the kernel's
-// PR_SET_THP_DISABLE does); _mi_prim_advise_huge asks for them on a range (MADV_HUGEPAGE).
+// PR_SET_THP_DISABLE does).
 void _mi_prim_thp_configure(bool allow_thp);
-void _mi_prim_advise_huge(void* addr, size_t size);
 // MADV_HUGEPAGE (huge) or MADV_NOHUGEPAGE on a range; nothing where the OS has no such advice.
 void _mi_prim_advise_thp(void* addr, size_t size, bool huge);
 // Whether the kernel backs memory with transparent huge pages: never (or unknown), only where

@@ -58,8 +58,6 @@ void _mi_prim_thp_configure(bool allow_thp) {
 #endif
 }
 
-void _mi_prim_advise_huge(void* addr, size_t size) { _mi_prim_advise_thp(addr, size, true); }
-
 void _mi_prim_advise_thp(void* addr, size_t size, bool huge) {
 #if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
   madvise(addr, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
